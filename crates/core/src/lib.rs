@@ -1,0 +1,20 @@
+//! Shared foundation of the ICML 2021 reproductions: everything the paper crates
+//! (`gloro`, `ssl-dynamics`, `pes`) have in common.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`backend`] | choosing the Burn device at run time (`--device flex|ndarray|wgpu`) |
+//! | [`data`] | IDX / CIFAR-10 / STL-10 readers, in-memory datasets, batches, where data lives |
+//! | [`augment`] | batched, on-device augmentations (crop, resized crop, flip, jitter, grayscale, noise) |
+//! | [`models`] | MLP, layer-list conv net, ResNet-18 with the CIFAR stem |
+//! | [`train`] | seeding, metrics, run directories, checkpoints and resume, progress bars |
+//! | [`plot`] | line plots and heatmaps as PNG/SVG |
+
+pub mod augment;
+pub mod backend;
+pub mod data;
+pub mod models;
+pub mod plot;
+pub mod train;
+
+pub use backend::{BackendKind, DeviceArgs};

@@ -1,0 +1,19 @@
+//! Training utilities shared by every paper crate.
+//!
+//! - [`seed`]: one `--seed` for every random source.
+//! - [`metrics`]: accuracy and running means.
+//! - [`run_dir`]: `runs/<crate>/<name>/` with `config.json`, `metrics.jsonl`, the report.
+//! - [`checkpoint`]: atomic checkpoints of model, optimiser and loop state; `--resume`.
+//! - [`progress`]: indicatif progress bars with rate and ETA.
+
+pub mod checkpoint;
+pub mod metrics;
+pub mod progress;
+pub mod run_dir;
+pub mod seed;
+
+pub use checkpoint::{Checkpoint, CheckpointError, Checkpointer};
+pub use metrics::{Mean, accuracy, correct};
+pub use progress::progress_bar;
+pub use run_dir::{RunArgs, RunDir};
+pub use seed::seed_everything;

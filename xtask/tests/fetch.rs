@@ -1,0 +1,827 @@
+//! End-to-end tests of `xtask::fetch` against a hand-written HTTP/1.1 server on 127.0.0.1.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+use xtask::fetch::{
+    self, AttemptError, Checksum, DatasetSpec, ExpectedFile, Extraction, FetchError, FetchOptions,
+    FileOutcome, RemoteFile, Verified, VerifyError,
+};
+
+// ---------------------------------------------------------------------------------------
+// A tiny, bounded HTTP/1.1 server: one request per connection, `Connection: close`.
+
+#[derive(Clone)]
+enum Behavior {
+    /// 200 with Content-Length; with `ranges`, `Range: bytes=N-` gets a 206 (or a 416).
+    Serve { body: Vec<u8>, ranges: bool },
+    /// 200 announcing the full Content-Length, then only `after` bytes and a closed socket.
+    Cut { body: Vec<u8>, after: usize },
+}
+
+#[derive(Debug, Clone)]
+struct Request {
+    path: String,
+    headers: HashMap<String, String>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
+struct Server {
+    port: u16,
+    requests: Arc<Mutex<Vec<Request>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serve at most `max_connections` connections (and for at most 20 s), then stop.
+    /// Paths not in `routes` get a 404.
+    fn start(routes: Vec<(&str, Behavior)>, max_connections: usize) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let routes: HashMap<String, Behavior> = routes.into_iter().map(|(p, b)| (p.to_owned(), b)).collect();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (requests, stop) = (requests.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                let mut served = 0;
+                while served < max_connections && !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            served += 1;
+                            if let Some(request) = handle(stream, &routes) {
+                                requests.lock().unwrap().push(request);
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        Err(_) => break,
+                    }
+                }
+            })
+        };
+        Server {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn handle(stream: TcpStream, routes: &HashMap<String, Behavior>) -> Option<Request> {
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let path = line.split_whitespace().nth(1)?.to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = trimmed.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+        }
+    }
+    let request = Request { path, headers };
+    let mut stream = stream;
+    let head = |status: &str, extra: &str, len: usize| {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {len}\r\n\
+             Content-Type: application/octet-stream\r\n{extra}Connection: close\r\n\r\n"
+        )
+    };
+    match routes.get(&request.path) {
+        None => {
+            let body = "not found";
+            let _ = stream.write_all(head("404 Not Found", "", body.len()).as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+        }
+        Some(Behavior::Serve { body, ranges }) => {
+            let start = request
+                .header("range")
+                .filter(|_| *ranges)
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.strip_suffix('-'))
+                .and_then(|n| n.parse::<usize>().ok());
+            match start {
+                Some(start) if start >= body.len() => {
+                    let extra = format!("Content-Range: bytes */{}\r\n", body.len());
+                    let _ = stream.write_all(head("416 Range Not Satisfiable", &extra, 0).as_bytes());
+                }
+                Some(start) => {
+                    let extra = format!(
+                        "Content-Range: bytes {start}-{}/{}\r\n",
+                        body.len() - 1,
+                        body.len()
+                    );
+                    let rest = &body[start..];
+                    let _ = stream.write_all(head("206 Partial Content", &extra, rest.len()).as_bytes());
+                    let _ = stream.write_all(rest);
+                }
+                None => {
+                    let _ = stream.write_all(head("200 OK", "", body.len()).as_bytes());
+                    let _ = stream.write_all(body);
+                }
+            }
+        }
+        Some(Behavior::Cut { body, after }) => {
+            let _ = stream.write_all(head("200 OK", "", body.len()).as_bytes());
+            let _ = stream.write_all(&body[..*after]);
+            let _ = stream.flush();
+        }
+    }
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Both);
+    Some(request)
+}
+
+// ---------------------------------------------------------------------------------------
+// Synthetic data and helpers.
+
+/// Incompressible pseudo-random bytes (xorshift), so that the gzip file is about as long.
+fn synthetic(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    GzDecoder::new(data).read_to_end(&mut out).unwrap();
+    out
+}
+
+fn sha256(data: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(data))
+}
+
+fn md5(data: &[u8]) -> String {
+    use md5::Digest as _;
+    format!("{:x}", md5::Md5::digest(data))
+}
+
+fn gz_spec(name: &str, files: &[(&str, &[u8])], mirrors: Vec<String>) -> DatasetSpec {
+    DatasetSpec {
+        name: name.to_owned(),
+        mirrors,
+        files: files
+            .iter()
+            .map(|(file, raw)| RemoteFile::new(*file, Checksum::Sha256Decompressed(sha256(raw))))
+            .collect(),
+        extraction: None,
+    }
+}
+
+fn options(root: &Path) -> FetchOptions {
+    let mut opts = FetchOptions::new(root);
+    opts.progress = false;
+    opts
+}
+
+/// Names in `dir` that are leftovers of an unfinished fetch.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".part") || n.starts_with(".extract"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// Downloads.
+
+#[test]
+fn good_files_are_verified_and_renamed() {
+    let (a, b) = (synthetic(1, 50_000), synthetic(2, 3_000));
+    let (a_gz, b_gz) = (gzip(&a), gzip(&b));
+    let server = Server::start(
+        vec![
+            (
+                "/m/a.gz",
+                Behavior::Serve {
+                    body: a_gz.clone(),
+                    ranges: true,
+                },
+            ),
+            (
+                "/m/b.gz",
+                Behavior::Serve {
+                    body: b_gz.clone(),
+                    ranges: true,
+                },
+            ),
+        ],
+        4,
+    );
+    let spec = gz_spec("toy", &[("a.gz", &a), ("b.gz", &b)], vec![server.url("/m/")]);
+    let root = tempdir();
+    let report = fetch::fetch(&spec, &options(root.path())).unwrap();
+
+    let dir = root.path().join("toy");
+    assert_eq!(report.dir, dir);
+    assert_eq!(std::fs::read(dir.join("a.gz")).unwrap(), a_gz);
+    assert_eq!(std::fs::read(dir.join("b.gz")).unwrap(), b_gz);
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+    assert_eq!(
+        report.files[0].outcome,
+        FileOutcome::Downloaded {
+            url: server.url("/m/a.gz"),
+            resumed_from: 0
+        }
+    );
+    assert_eq!(report.files[0].verified, Verified::Gzip);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].header("accept-encoding"), Some("identity"));
+    assert_eq!(requests[0].header("range"), None);
+
+    // A second run finds both files in place and asks the server for nothing.
+    let again = fetch::fetch(&spec, &options(root.path())).unwrap();
+    assert!(
+        again
+            .files
+            .iter()
+            .all(|f| f.outcome == FileOutcome::AlreadyPresent)
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn wrong_checksum_names_the_check_and_leaves_nothing() {
+    let data = synthetic(3, 20_000);
+    let served = synthetic(4, 20_000);
+    let server = Server::start(
+        vec![(
+            "/x.gz",
+            Behavior::Serve {
+                body: gzip(&served),
+                ranges: true,
+            },
+        )],
+        2,
+    );
+    let spec = gz_spec("toy", &[("x.gz", &data)], vec![server.url("/")]);
+    let root = tempdir();
+    let err = fetch::fetch(&spec, &options(root.path())).unwrap_err();
+
+    let message = err.to_string();
+    let expected = format!(
+        "x.gz: SHA-256 of decompressed content is {}, expected {}",
+        sha256(&served),
+        sha256(&data)
+    );
+    assert!(message.contains(&expected), "{message}");
+    assert!(message.contains(&server.url("/x.gz")), "{message}");
+    match &err {
+        FetchError::AllMirrorsFailed { file, failures } => {
+            assert_eq!(file, "x.gz");
+            assert_eq!(failures.len(), 1);
+            assert!(matches!(
+                failures[0].error,
+                AttemptError::Verify(VerifyError::Mismatch { .. })
+            ));
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+    let dir = root.path().join("toy");
+    assert!(!dir.join("x.gz").exists());
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn cut_transfer_fails_then_resumes_with_a_range_request() {
+    let data = synthetic(5, 200_000);
+    let gz = gzip(&data);
+    let cut_at = 70_000;
+    let spec = |mirror: String| gz_spec("toy", &[("x.gz", &data)], vec![mirror]);
+    let root = tempdir();
+    let dir = root.path().join("toy");
+
+    let cutting = Server::start(
+        vec![(
+            "/x.gz",
+            Behavior::Cut {
+                body: gz.clone(),
+                after: cut_at,
+            },
+        )],
+        1,
+    );
+    let err = fetch::fetch(&spec(cutting.url("/")), &options(root.path())).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("truncated body"), "{message}");
+    assert!(message.contains(&format!("of {} bytes", gz.len())), "{message}");
+    assert!(message.contains(&cutting.url("/x.gz")), "{message}");
+    assert!(!dir.join("x.gz").exists());
+    let partial = std::fs::metadata(dir.join("x.gz.part")).unwrap().len();
+    assert!(partial > 0 && partial <= cut_at as u64, "{partial}");
+
+    let resuming = Server::start(
+        vec![(
+            "/x.gz",
+            Behavior::Serve {
+                body: gz.clone(),
+                ranges: true,
+            },
+        )],
+        1,
+    );
+    let report = fetch::fetch(&spec(resuming.url("/")), &options(root.path())).unwrap();
+    let requests = resuming.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].header("range"),
+        Some(format!("bytes={partial}-").as_str())
+    );
+    assert_eq!(
+        report.files[0].outcome,
+        FileOutcome::Downloaded {
+            url: resuming.url("/x.gz"),
+            resumed_from: partial
+        }
+    );
+    assert_eq!(std::fs::read(dir.join("x.gz")).unwrap(), gz);
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn not_found_on_first_mirror_then_second_mirror() {
+    let data = synthetic(6, 10_000);
+    let gz = gzip(&data);
+    let server = Server::start(
+        vec![(
+            "/second/x.gz",
+            Behavior::Serve {
+                body: gz.clone(),
+                ranges: true,
+            },
+        )],
+        3,
+    );
+    let spec = gz_spec(
+        "toy",
+        &[("x.gz", &data)],
+        vec![server.url("/first"), server.url("/second/")],
+    );
+    let root = tempdir();
+    let report = fetch::fetch(&spec, &options(root.path())).unwrap();
+    assert_eq!(
+        report.files[0].outcome,
+        FileOutcome::Downloaded {
+            url: server.url("/second/x.gz"),
+            resumed_from: 0
+        }
+    );
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/first/x.gz", "/second/x.gz"]);
+    assert_eq!(std::fs::read(root.path().join("toy/x.gz")).unwrap(), gz);
+}
+
+#[test]
+fn every_mirror_failure_is_reported() {
+    let data = synthetic(7, 10_000);
+    let server = Server::start(
+        vec![(
+            "/bad/x.gz",
+            Behavior::Serve {
+                body: gzip(&synthetic(8, 10_000)),
+                ranges: true,
+            },
+        )],
+        3,
+    );
+    let closed_port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let refused = format!("http://127.0.0.1:{closed_port}/");
+    let mirrors = vec![server.url("/missing/"), server.url("/bad/"), refused.clone()];
+    let spec = gz_spec("toy", &[("x.gz", &data)], mirrors);
+    let root = tempdir();
+    let err = fetch::fetch(&spec, &options(root.path())).unwrap_err();
+    let message = err.to_string();
+    assert!(message.starts_with("x.gz: every mirror failed:"), "{message}");
+    assert!(
+        message.contains(&format!("{}: HTTP status 404", server.url("/missing/x.gz"))),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "{}: x.gz: SHA-256 of decompressed content is",
+            server.url("/bad/x.gz")
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("{refused}x.gz: request failed")),
+        "{message}"
+    );
+    let dir = root.path().join("toy");
+    assert!(!dir.join("x.gz").exists());
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn server_ignoring_range_restarts_from_zero() {
+    let data = synthetic(9, 30_000);
+    let gz = gzip(&data);
+    let server = Server::start(
+        vec![(
+            "/x.gz",
+            Behavior::Serve {
+                body: gz.clone(),
+                ranges: false,
+            },
+        )],
+        1,
+    );
+    let root = tempdir();
+    let dir = root.path().join("toy");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("x.gz.part"), vec![0xAB; 1000]).unwrap();
+    let spec = gz_spec("toy", &[("x.gz", &data)], vec![server.url("/")]);
+    let report = fetch::fetch(&spec, &options(root.path())).unwrap();
+    assert_eq!(server.requests()[0].header("range"), Some("bytes=1000-"));
+    assert_eq!(
+        report.files[0].outcome,
+        FileOutcome::Downloaded {
+            url: server.url("/x.gz"),
+            resumed_from: 0
+        }
+    );
+    assert_eq!(std::fs::read(dir.join("x.gz")).unwrap(), gz);
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn bad_resumed_part_is_discarded_and_downloaded_again() {
+    let data = synthetic(10, 30_000);
+    let gz = gzip(&data);
+    let server = Server::start(
+        vec![(
+            "/x.gz",
+            Behavior::Serve {
+                body: gz.clone(),
+                ranges: true,
+            },
+        )],
+        2,
+    );
+    let root = tempdir();
+    let dir = root.path().join("toy");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("x.gz.part"), vec![0xAB; 1000]).unwrap();
+    let spec = gz_spec("toy", &[("x.gz", &data)], vec![server.url("/")]);
+    let report = fetch::fetch(&spec, &options(root.path())).unwrap();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].header("range"), Some("bytes=1000-"));
+    assert_eq!(requests[1].header("range"), None);
+    assert_eq!(
+        report.files[0].outcome,
+        FileOutcome::Downloaded {
+            url: server.url("/x.gz"),
+            resumed_from: 0
+        }
+    );
+    assert_eq!(std::fs::read(dir.join("x.gz")).unwrap(), gz);
+}
+
+// ---------------------------------------------------------------------------------------
+// Archives.
+
+fn toy_archive(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, format!("toy-bin/{name}"), &data[..])
+            .unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+fn archive_spec(mirror: String, checksum: Checksum, a_size: u64) -> DatasetSpec {
+    DatasetSpec {
+        name: "toy".to_owned(),
+        mirrors: vec![mirror],
+        files: vec![RemoteFile::new("toy.tar.gz", checksum)],
+        extraction: Some(Extraction {
+            archive: "toy.tar.gz".to_owned(),
+            top_dir: "toy-bin".to_owned(),
+            expected: vec![
+                ExpectedFile::new("a.bin", Some(a_size)),
+                ExpectedFile::new("b.bin", None),
+            ],
+        }),
+    }
+}
+
+#[test]
+fn archive_is_checked_by_md5_then_extracted_into_place() {
+    let archive = toy_archive(&[("a.bin", synthetic(11, 300)), ("b.bin", vec![1, 2, 3])]);
+    let server = Server::start(
+        vec![(
+            "/toy.tar.gz",
+            Behavior::Serve {
+                body: archive.clone(),
+                ranges: true,
+            },
+        )],
+        2,
+    );
+    let spec = archive_spec(server.url("/"), Checksum::Md5(md5(&archive)), 300);
+    let root = tempdir();
+    let report = fetch::fetch(&spec, &options(root.path())).unwrap();
+    let dir = root.path().join("toy");
+    assert_eq!(report.files.len(), 2);
+    assert_eq!(report.files[0].verified, Verified::Md5);
+    assert_eq!(
+        report.files[1].outcome,
+        FileOutcome::Extracted {
+            archive: "toy.tar.gz".to_owned()
+        }
+    );
+    assert_eq!(
+        std::fs::read(dir.join("toy-bin/a.bin")).unwrap(),
+        synthetic(11, 300)
+    );
+    assert_eq!(std::fs::read(dir.join("toy-bin/b.bin")).unwrap(), [1, 2, 3]);
+    assert!(!dir.join("toy.tar.gz").exists(), "archive is removed by default");
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+
+    let again = fetch::fetch(&spec, &options(root.path())).unwrap();
+    assert_eq!(again.files[0].outcome, FileOutcome::AlreadyPresent);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn wrong_md5_of_archive_is_reported() {
+    let archive = toy_archive(&[("a.bin", vec![0; 10]), ("b.bin", vec![])]);
+    let server = Server::start(
+        vec![(
+            "/toy.tar.gz",
+            Behavior::Serve {
+                body: archive.clone(),
+                ranges: true,
+            },
+        )],
+        1,
+    );
+    let spec = archive_spec(server.url("/"), Checksum::Md5("0".repeat(32)), 10);
+    let root = tempdir();
+    let message = fetch::fetch(&spec, &options(root.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(&format!(
+            "toy.tar.gz: MD5 is {}, expected {}",
+            md5(&archive),
+            "0".repeat(32)
+        )),
+        "{message}"
+    );
+    let dir = root.path().join("toy");
+    assert!(!dir.join("toy.tar.gz").exists() && !dir.join("toy-bin").exists());
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn unchecked_archive_with_wrong_sizes_is_rejected_and_removed() {
+    let archive = toy_archive(&[("a.bin", vec![0; 10]), ("b.bin", vec![])]);
+    let server = Server::start(
+        vec![(
+            "/toy.tar.gz",
+            Behavior::Serve {
+                body: archive,
+                ranges: true,
+            },
+        )],
+        1,
+    );
+    let root = tempdir();
+    let mut opts = options(root.path());
+    opts.keep_archives = true;
+    let report = fetch::fetch(&archive_spec(server.url("/"), Checksum::None, 11), &opts);
+    let message = report.unwrap_err().to_string();
+    assert!(
+        message.contains("a.bin: size is 10 bytes, expected 11"),
+        "{message}"
+    );
+    let dir = root.path().join("toy");
+    assert!(!dir.join("toy-bin").exists());
+    assert!(
+        !dir.join("toy.tar.gz").exists(),
+        "an unverifiable archive is removed"
+    );
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------
+// Imports (`--from`).
+
+#[test]
+fn raw_files_are_imported_and_stored_gzip_compressed() {
+    let data = synthetic(12, 5_000);
+    let src = tempdir();
+    std::fs::write(src.path().join("x"), &data).unwrap();
+    let root = tempdir();
+    let mut opts = options(root.path());
+    opts.from = Some(src.path().to_owned());
+    let spec = gz_spec("toy", &[("x.gz", &data)], vec![]);
+    let report = fetch::fetch(&spec, &opts).unwrap();
+    assert_eq!(
+        report.files[0].outcome,
+        FileOutcome::Imported {
+            source: src.path().join("x"),
+            compressed: true
+        }
+    );
+    let dir = root.path().join("toy");
+    assert_eq!(gunzip(&std::fs::read(dir.join("x.gz")).unwrap()), data);
+    assert!(!dir.join("x").exists());
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn import_of_a_missing_file_says_where_it_looked() {
+    let src = tempdir();
+    let root = tempdir();
+    let mut opts = options(root.path());
+    opts.from = Some(src.path().to_owned());
+    let spec = gz_spec("toy", &[("x.gz", b"abc")], vec![]);
+    let message = fetch::fetch(&spec, &opts).unwrap_err().to_string();
+    assert!(message.starts_with("x.gz: not found locally"), "{message}");
+    assert!(
+        message.contains(&src.path().join("toy/x").display().to_string()),
+        "{message}"
+    );
+}
+
+/// The real MNIST files, provided next to the repository as `../shared/datasets/mnist`.
+fn real_mnist() -> Option<PathBuf> {
+    let dir = xtask::workspace_root().join("../shared/datasets/mnist");
+    if dir.join("train-images-idx3-ubyte.gz").is_file() {
+        Some(dir)
+    } else {
+        println!("skipped: no MNIST at {}", dir.display());
+        None
+    }
+}
+
+#[test]
+fn real_mnist_imports_and_verifies() {
+    let Some(src) = real_mnist() else { return };
+    let root = tempdir();
+    let mut opts = options(root.path());
+    opts.from = Some(src.clone());
+    let report = fetch::fetch(&fetch::sources::mnist(), &opts).unwrap();
+    assert_eq!(report.files.len(), 4);
+    for file in &report.files {
+        assert_eq!(file.verified, Verified::Gzip, "{}", file.name);
+        assert_eq!(
+            file.outcome,
+            FileOutcome::Imported {
+                source: src.join(&file.name),
+                compressed: false
+            }
+        );
+        assert_eq!(
+            std::fs::read(&file.path).unwrap(),
+            std::fs::read(src.join(&file.name)).unwrap()
+        );
+    }
+    assert_eq!(leftovers(&root.path().join("mnist")), Vec::<String>::new());
+}
+
+#[test]
+fn corrupted_mnist_copy_fails_to_import() {
+    let Some(src) = real_mnist() else { return };
+    let corrupt = tempdir();
+    for file in fetch::sources::mnist().files {
+        std::fs::copy(src.join(&file.name), corrupt.path().join(&file.name)).unwrap();
+    }
+
+    // Valid gzip, one label changed: the SHA-256 of the content catches it.
+    let labels = corrupt.path().join("t10k-labels-idx1-ubyte.gz");
+    let mut raw = gunzip(&std::fs::read(&labels).unwrap());
+    raw[100] = raw[100].wrapping_add(1);
+    std::fs::write(&labels, gzip(&raw)).unwrap();
+    let root = tempdir();
+    let mut opts = options(root.path());
+    opts.from = Some(corrupt.path().to_owned());
+    let message = fetch::fetch(&fetch::sources::mnist(), &opts)
+        .unwrap_err()
+        .to_string();
+    let expected = format!(
+        "t10k-labels-idx1-ubyte.gz: SHA-256 of decompressed content is {}, expected \
+         ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        sha256(&raw)
+    );
+    assert!(message.contains(&expected), "{message}");
+    assert!(message.contains(&labels.display().to_string()), "{message}");
+    let dir = root.path().join("mnist");
+    assert!(!dir.join("t10k-labels-idx1-ubyte.gz").exists());
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+
+    // A flipped byte inside the compressed stream fails as well.
+    let images = corrupt.path().join("train-labels-idx1-ubyte.gz");
+    let mut bytes = std::fs::read(&images).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&images, bytes).unwrap();
+    let root = tempdir();
+    opts.datasets_root = root.path().to_owned();
+    let message = fetch::fetch(&fetch::sources::mnist(), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("train-labels-idx1-ubyte.gz: SHA-256 of decompressed content"),
+        "{message}"
+    );
+    let dir = root.path().join("mnist");
+    assert!(!dir.join("train-labels-idx1-ubyte.gz").exists());
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn debian_fashion_mnist_imports_and_verifies() {
+    let src = Path::new("/usr/share/datasets/fashion-mnist");
+    if !src.join("train-images-idx3-ubyte.gz").is_file() {
+        println!(
+            "skipped: no Fashion-MNIST at {} (Debian package dataset-fashion-mnist)",
+            src.display()
+        );
+        return;
+    }
+    let root = tempdir();
+    let mut opts = options(root.path());
+    opts.from = Some(src.to_owned());
+    let report = fetch::fetch(&fetch::sources::fashion_mnist(), &opts).unwrap();
+    assert_eq!(report.files.len(), 4);
+    assert!(report.files.iter().all(|f| f.verified == Verified::Gzip));
+}
