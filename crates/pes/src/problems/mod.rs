@@ -1,0 +1,13 @@
+//! The paper's experiments as [`UnrolledProblem`](crate::problem::UnrolledProblem)s.
+//!
+//! | module | paper | θ |
+//! |---|---|---|
+//! | [`influence`] | §5.1, Fig. 4 (influence balancing, from UORO) | one scalar |
+//! | [`toy_regression`] | §5.2, Fig. 5 (2-D regression, linear LR schedule) | log lr at t = 0 and t = T |
+//! | [`mnist_schedule`] | §5.3, Fig. 6 (MNIST MLP, inverse-time-decay schedule) | log lr₀, log decay |
+//! | [`rnn`] | §5.4, Fig. 7 (variance; a small RNN on synthetic sequences) | all RNN weights |
+
+pub mod influence;
+pub mod mnist_schedule;
+pub mod rnn;
+pub mod toy_regression;
