@@ -20,8 +20,8 @@ pub struct MetaRecord {
     /// Outer iterations completed.
     pub iteration: usize,
     pub theta: Vec<f64>,
-    /// Mean truncation loss seen by the estimator at this iteration.
-    pub truncation_loss: f64,
+    /// Mean truncation loss seen by the estimator at this iteration (none at iteration 0).
+    pub truncation_loss: Option<f64>,
     /// The problem's evaluation metric at `theta`, when evaluated.
     pub eval: Option<f64>,
 }

@@ -90,7 +90,7 @@ pub fn meta_train<P: UnrolledProblem>(
         state.history.push(MetaRecord {
             iteration: 0,
             theta: state.theta.clone(),
-            truncation_loss: f64::NAN,
+            truncation_loss: None,
             eval: Some(e),
         });
     }
@@ -110,7 +110,7 @@ pub fn meta_train<P: UnrolledProblem>(
         let record = MetaRecord {
             iteration: it,
             theta: state.theta.clone(),
-            truncation_loss: est.loss,
+            truncation_loss: Some(est.loss),
             eval: if evaluate { Some(eval(&state.theta)?) } else { None },
         };
         if evaluate {

@@ -19,11 +19,17 @@ pub struct InfluenceBalancing {
     pub n: usize,
     /// Number of leading +1 entries of `b` (10).
     pub positives: usize,
+    /// Episode length; `None` (the paper's setting) never resets. Tests use a finite one.
+    pub horizon: Option<usize>,
 }
 
 impl Default for InfluenceBalancing {
     fn default() -> Self {
-        Self { n: 23, positives: 10 }
+        Self {
+            n: 23,
+            positives: 10,
+            horizon: None,
+        }
     }
 }
 
@@ -59,21 +65,33 @@ impl InfluenceBalancing {
     /// sensitivity `ds/dθ ← A ds/dθ + b`). The loss is quadratic in θ, so Gaussian smoothing
     /// of θ only adds a constant and this is also the gradient PES is unbiased for.
     pub fn exact(&self, theta: f64, steps: usize, k: usize) -> (f64, f64) {
+        let windows: Vec<(usize, bool)> = (0..steps / k).map(|_| (k, false)).collect();
+        self.exact_windows(theta, &windows)
+    }
+
+    /// As [`InfluenceBalancing::exact`] for an arbitrary sequence of windows `(steps,
+    /// ends_episode)`: the loss is taken at the end of every window and the state (and its
+    /// sensitivity) restart from ones after a window that ends an episode.
+    pub fn exact_windows(&self, theta: f64, windows: &[(usize, bool)]) -> (f64, f64) {
         let n = self.n;
         let b = self.signs();
         let mut s = vec![1.0; n];
         let mut ds = vec![0.0; n];
         let (mut loss, mut grad) = (0.0, 0.0);
-        for step in 1..=steps {
-            for i in 0..n {
-                let next = if i + 1 < n { s[i + 1] } else { 0.0 };
-                let dnext = if i + 1 < n { ds[i + 1] } else { 0.0 };
-                s[i] = 0.5 * s[i] + 0.5 * next + theta * b[i];
-                ds[i] = 0.5 * ds[i] + 0.5 * dnext + b[i];
+        for &(steps, ends) in windows {
+            for _ in 0..steps {
+                for i in 0..n {
+                    let next = if i + 1 < n { s[i + 1] } else { 0.0 };
+                    let dnext = if i + 1 < n { ds[i + 1] } else { 0.0 };
+                    s[i] = 0.5 * s[i] + 0.5 * next + theta * b[i];
+                    ds[i] = 0.5 * ds[i] + 0.5 * dnext + b[i];
+                }
             }
-            if step % k == 0 {
-                loss += 0.5 * (s[0] - 1.0).powi(2);
-                grad += (s[0] - 1.0) * ds[0];
+            loss += 0.5 * (s[0] - 1.0).powi(2);
+            grad += (s[0] - 1.0) * ds[0];
+            if ends {
+                s.iter_mut().for_each(|v| *v = 1.0);
+                ds.iter_mut().for_each(|v| *v = 0.0);
             }
         }
         (loss, grad)
@@ -107,7 +125,7 @@ impl UnrolledProblem for InfluenceBalancing {
         1
     }
     fn horizon(&self) -> Option<usize> {
-        None
+        self.horizon
     }
     fn init_state(&self, particles: usize, device: &Device) -> Tensor<2> {
         Tensor::ones([particles, self.n], device)
