@@ -19,6 +19,7 @@
 //! | [`report`] | `pes reproduce`: runs the experiments and writes the figures and `pes.md` |
 //! | [`bench`] | the `pes-mnist-mlp` throughput benchmark |
 
+pub mod bench;
 pub mod checkpoint;
 pub mod error;
 pub mod es;
@@ -32,6 +33,7 @@ pub mod problem;
 pub mod problems;
 pub mod rtrl;
 pub mod tbptt;
+pub mod variance;
 
 pub use error::{PesError, Result};
 pub use estimator::{Estimate, EstimatorConfig, EstimatorKind, GradientEstimator, build};
