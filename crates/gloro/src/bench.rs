@@ -1,0 +1,91 @@
+//! Training-throughput benchmarks of the workloads `gloro-2c2f` and `gloro-6c2f`, defined
+//! exactly as in `shared/bench/torch_ref.py`: batch 256 of uniform random images and labels,
+//! MinMax after every layer but the last, one power iteration per layer per step, ε = 0.3,
+//! TRADES-KL with λ = 1.5, Adam lr 1e-3. Each step is [`crate::train::step`], the same code
+//! as training.
+
+use crate::loss::LossKind;
+use crate::margin::MarginForm;
+use crate::model::{Activation, Architecture};
+use crate::train::{StepParams, step};
+use burn::optim::AdamConfig;
+use burn::tensor::{Device, Distribution, Int, Tensor};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// One measured workload, in the JSON-line format of the reference scripts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchResult {
+    pub workload: String,
+    pub framework: String,
+    pub items_per_s: f64,
+    pub step_ms: f64,
+    /// Per-repetition step times, for the spread.
+    pub step_ms_samples: Vec<f64>,
+    pub threads: usize,
+    pub device: String,
+}
+
+/// The workloads this crate benchmarks.
+pub const WORKLOADS: [&str; 2] = ["gloro-2c2f", "gloro-6c2f"];
+
+/// Runs `warmup` then `steps` training steps of `workload`, `reps` times.
+pub fn run(
+    workload: &str,
+    steps: usize,
+    warmup: usize,
+    reps: usize,
+    device: &Device,
+) -> Result<BenchResult, String> {
+    let (arch, input) = match workload {
+        "gloro-2c2f" => (Architecture::C2F2, [1, 28, 28]),
+        "gloro-6c2f" => (Architecture::C6F2, [3, 32, 32]),
+        other => {
+            return Err(format!(
+                "unknown workload `{other}` (known: {})",
+                WORKLOADS.join(", ")
+            ));
+        }
+    };
+    let ad = device.clone().autodiff();
+    ad.seed(0);
+    let batch = 256;
+    let mut model = arch
+        .config(input, 10)
+        .with_activation(Activation::MinMax)
+        .init(&ad);
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let x = Tensor::<4>::random([batch, input[0], input[1], input[2]], Distribution::Default, &ad);
+    let y = Tensor::<1, Int>::random([batch], Distribution::Uniform(0.0, 10.0), &ad);
+    let p = StepParams {
+        loss: LossKind::TradesKl,
+        margin: MarginForm::Tight,
+        power_iterations: 1,
+        eps: 0.3,
+        lambda: 1.5,
+        lr: 1e-3,
+    };
+    for _ in 0..warmup {
+        model = step(model, &mut optim, x.clone(), y.clone(), &p).0;
+    }
+    let mut samples = Vec::new();
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        for _ in 0..steps {
+            model = step(model, &mut optim, x.clone(), y.clone(), &p).0;
+        }
+        samples.push(t.elapsed().as_secs_f64() * 1e3 / steps as f64);
+    }
+    let mut sorted = samples.clone();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = sorted[sorted.len() / 2];
+    Ok(BenchResult {
+        workload: workload.into(),
+        framework: "burn".into(),
+        items_per_s: batch as f64 / (median / 1e3),
+        step_ms: median,
+        step_ms_samples: samples,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        device: format!("{device:?}"),
+    })
+}

@@ -1,0 +1,211 @@
+//! Training configurations: JSON files under `crates/gloro/configs/` (the paper's recipes), all
+//! fields documented here. Unknown fields are rejected so a typo is an error, not a default.
+
+use crate::certify::Convergence;
+use crate::lipschitz::Init;
+use crate::loss::LossKind;
+use crate::margin::MarginForm;
+use crate::model::{Activation, Architecture};
+use crate::schedule::{EpsSchedule, LambdaSchedule, LrSchedule};
+use repro_core::data::DatasetName;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: field `{field}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        message: String,
+    },
+}
+
+fn default_adam_epsilon() -> f64 {
+    1e-7
+}
+fn default_power_iterations() -> usize {
+    10
+}
+fn default_overshoot() -> f64 {
+    1.0
+}
+fn default_eval_batch() -> usize {
+    1000
+}
+
+/// Everything a training run needs besides data location, device and seed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Free-form description shown in reports.
+    #[serde(default)]
+    pub description: String,
+    pub dataset: DatasetName,
+    pub architecture: Architecture,
+    #[serde(default = "default_activation")]
+    pub activation: Activation,
+    #[serde(default = "default_init")]
+    pub init: Init,
+    /// Radius certified at evaluation.
+    pub eps: f64,
+    /// Target training radius (the reference trains at a larger ε than it certifies).
+    pub train_eps: f64,
+    #[serde(default = "default_eps_schedule")]
+    pub eps_schedule: EpsSchedule,
+    /// Multiplies `train_eps` at the end of the schedule (1.0: none).
+    #[serde(default = "default_overshoot")]
+    pub overshoot: f64,
+    pub loss: LossKind,
+    /// λ of the TRADES losses (unused by cross-entropy).
+    #[serde(default = "default_lambda")]
+    pub lambda: LambdaSchedule,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: LrSchedule,
+    /// Adam's ε (the reference's Keras default).
+    #[serde(default = "default_adam_epsilon")]
+    pub adam_epsilon: f64,
+    /// Power iterations per layer per training step.
+    #[serde(default = "default_power_iterations")]
+    pub power_iterations: usize,
+    #[serde(default)]
+    pub convergence: Convergence,
+    #[serde(default = "default_margin")]
+    pub margin: MarginForm,
+    /// Random resized crop, flip, saturation/contrast jitter and noise (CIFAR recipes).
+    #[serde(default)]
+    pub augment: bool,
+    /// Train on at most this many images (0: all).
+    #[serde(default)]
+    pub train_limit: usize,
+    /// Evaluate on at most this many test images (0: all).
+    #[serde(default)]
+    pub test_limit: usize,
+    #[serde(default = "default_eval_batch")]
+    pub eval_batch: usize,
+}
+
+fn default_activation() -> Activation {
+    Activation::MinMax
+}
+fn default_init() -> Init {
+    Init::Orthogonal
+}
+fn default_eps_schedule() -> EpsSchedule {
+    EpsSchedule::Fixed
+}
+fn default_lambda() -> LambdaSchedule {
+    LambdaSchedule::constant(0.0)
+}
+fn default_margin() -> MarginForm {
+    MarginForm::Tight
+}
+
+impl TrainConfig {
+    /// Reads and validates a JSON configuration.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let cfg: Self = serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source,
+        })?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    /// Checks ranges a JSON schema cannot express.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |field, message: &str| {
+            Err(ConfigError::Invalid {
+                path: path.into(),
+                field,
+                message: message.into(),
+            })
+        };
+        if !(self.eps > 0.0) {
+            return bad("eps", "must be positive");
+        }
+        if !(self.train_eps > 0.0) {
+            return bad("train_eps", "must be positive");
+        }
+        if self.epochs == 0 {
+            return bad("epochs", "must be at least 1");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1");
+        }
+        if !(self.lr.base > 0.0 && self.lr.floor > 0.0) {
+            return bad("lr", "base and floor must be positive");
+        }
+        if self.power_iterations == 0 {
+            return bad("power_iterations", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// `[channels, height, width]` and class count of the dataset.
+    pub fn input_shape(&self) -> ([usize; 3], usize) {
+        match self.dataset {
+            DatasetName::Mnist | DatasetName::FashionMnist => ([1, 28, 28], 10),
+            DatasetName::Cifar10 => ([3, 32, 32], 10),
+            DatasetName::Stl10 => ([3, 96, 96], 10),
+        }
+    }
+
+    /// The network this configuration trains.
+    pub fn network(&self) -> crate::model::GloroNetConfig {
+        let (input, classes) = self.input_shape();
+        self.architecture
+            .config(input, classes)
+            .with_activation(self.activation)
+            .with_init(self.init)
+    }
+}
+
+/// The configuration files shipped in `crates/gloro/configs/`.
+pub fn configs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("configs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_configs_parse_and_validate() {
+        let mut n = 0;
+        for entry in std::fs::read_dir(configs_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                TrainConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 4, "expected the paper configs, found {n}");
+    }
+
+    #[test]
+    fn typos_and_bad_values_name_the_file_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.json");
+        let good = std::fs::read_to_string(configs_dir().join("mnist-0.3.json")).unwrap();
+        std::fs::write(&p, good.replace("\"epochs\"", "\"epoch\"")).unwrap();
+        let err = TrainConfig::load(&p).unwrap_err().to_string();
+        assert!(err.contains("c.json") && err.contains("epoch"), "{err}");
+        std::fs::write(&p, good.replace("\"eps\": 0.3", "\"eps\": -1")).unwrap();
+        let err = TrainConfig::load(&p).unwrap_err().to_string();
+        assert!(err.contains("`eps`") && err.contains("positive"), "{err}");
+    }
+}

@@ -1,0 +1,311 @@
+//! The training loop of GloRo Nets (§6): Adam on the loss over the m+1 logits, with the
+//! power iterates advanced every step, ε/λ/lr schedules per epoch, and after every epoch the
+//! iterates converged and the test set certified. Runs live in `runs/gloro/<name>/`:
+//! `config.json`, `metrics.jsonl` (one line per epoch), checkpoints (resume with `--resume`),
+//! `model.bpk` and `summary.json` at the end.
+
+use crate::certify::{Certifier, Evaluation};
+use crate::config::TrainConfig;
+use crate::loss::gloro_loss;
+use crate::margin::gloro_logits;
+use crate::model::GloroNet;
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use repro_core::augment;
+use repro_core::data::{DataArgs, ImageBatcher, ImageDataset, Split, load};
+use repro_core::train::{Checkpointer, Mean, RunDir, progress_bar, seed_everything};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_eps: f64,
+    pub lambda: f64,
+    pub loss: f64,
+    /// Clean accuracy on the training batches as they were trained.
+    pub train_accuracy: f64,
+    /// Fraction of training points where the label beat ⊥ at the training ε.
+    pub train_vra: f64,
+    /// Converged body bound K after the epoch.
+    pub k: f64,
+    pub test_accuracy: f64,
+    /// VRA at the evaluation ε.
+    pub test_vra: f64,
+    pub seconds: f64,
+}
+
+/// What a finished run reports (`summary.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub config: TrainConfig,
+    pub embedded_subset: bool,
+    pub epochs: Vec<EpochMetrics>,
+    pub final_eval: Evaluation,
+    pub vra_curve: Vec<(f64, f64)>,
+    pub backend: String,
+}
+
+/// Why training stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] repro_core::data::DataError),
+    #[error(transparent)]
+    Checkpoint(#[from] repro_core::train::CheckpointError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("non-finite loss {loss} at epoch {epoch}, step {step}: lower the learning rate or ε")]
+    NonFinite { epoch: usize, step: usize, loss: f64 },
+    #[error("dataset {dataset} has shape {found:?}, the configuration expects {expected:?}")]
+    Shape {
+        dataset: String,
+        found: [usize; 3],
+        expected: [usize; 3],
+    },
+}
+
+/// All images of a dataset as one `[N, C, H, W]` tensor in [0, 1], and the labels.
+pub fn to_tensors(ds: &ImageDataset, limit: usize, device: &Device) -> (Tensor<4>, Tensor<1, Int>, Vec<u8>) {
+    let n = if limit == 0 { ds.len() } else { limit.min(ds.len()) };
+    let idx: Vec<usize> = (0..n).collect();
+    let b = ImageBatcher::unit().batch_indices(ds, &idx, device);
+    (b.images, b.targets, ds.labels()[..n].to_vec())
+}
+
+fn augment_batch(x: Tensor<4>) -> Tensor<4> {
+    let [_, c, h, _] = x.dims();
+    let x = augment::random_resized_crop(x, h, (0.64, 1.0), (1.0, 1.0));
+    let x = augment::horizontal_flip(x, 0.5);
+    let x = if c == 3 {
+        let j = augment::Jitter {
+            brightness: 0.0,
+            contrast: 0.2,
+            saturation: 0.35,
+            hue: 0.0,
+        };
+        augment::color_jitter(x, j, 1.0)
+    } else {
+        x
+    };
+    augment::gaussian_noise(x, 0.01)
+}
+
+/// Hyper-parameters of one training step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepParams {
+    pub loss: crate::loss::LossKind,
+    pub margin: crate::margin::MarginForm,
+    pub power_iterations: usize,
+    pub eps: f64,
+    pub lambda: f64,
+    pub lr: f64,
+}
+
+impl StepParams {
+    pub fn from_config(cfg: &TrainConfig, eps: f64, lambda: f64, lr: f64) -> Self {
+        Self {
+            loss: cfg.loss,
+            margin: cfg.margin,
+            power_iterations: cfg.power_iterations,
+            eps,
+            lambda,
+            lr,
+        }
+    }
+}
+
+/// What one step measured on its batch.
+#[derive(Debug, Clone, Copy)]
+pub struct StepOutput {
+    pub loss: f64,
+    /// Rows whose logits' argmax is the label.
+    pub correct: usize,
+    /// Rows whose label beats ⊥ and every other logit at the step's ε.
+    pub robust: usize,
+}
+
+/// One training step (§6): forward, K with `power_iterations` fresh power iterations, the
+/// ⊥ logit, the loss over the m+1 logits, backward and an Adam update. Used by [`train`]
+/// and by the benchmark, so both time the same code.
+pub fn step(
+    model: GloroNet,
+    optim: &mut burn::optim::ModuleOptimizer,
+    x: Tensor<4>,
+    y: Tensor<1, Int>,
+    p: &StepParams,
+) -> (GloroNet, StepOutput) {
+    let logits = model.forward(x);
+    let k = model.lipschitz(p.power_iterations);
+    let ext = gloro_logits(logits.clone(), model.class_weights(), k, p.eps, p.margin);
+    let loss = gloro_loss(p.loss, ext.clone(), y.clone(), p.lambda);
+    let loss_value = loss.clone().into_scalar::<f64>();
+    if !loss_value.is_finite() {
+        let out = StepOutput {
+            loss: loss_value,
+            correct: 0,
+            robust: 0,
+        };
+        return (model, out);
+    }
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let model = optim.step(p.lr, model, grads);
+    let out = StepOutput {
+        loss: loss_value,
+        correct: repro_core::train::correct(logits.detach(), y.clone()),
+        robust: repro_core::train::correct(ext.detach(), y),
+    };
+    (model, out)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LoopState {
+    epochs: Vec<EpochMetrics>,
+}
+
+/// Trains `cfg` on `device` (an autodiff device is made from it), writing into `run`.
+pub fn train(
+    cfg: &TrainConfig,
+    run: &RunDir,
+    data: &DataArgs,
+    seed: u64,
+    resume: bool,
+    device: &Device,
+) -> Result<(GloroNet, Summary), TrainError> {
+    let ad = device.clone().autodiff();
+    seed_everything(seed, &ad);
+    let (expected, _) = cfg.input_shape();
+    let train_set = load(cfg.dataset, Split::Train, data)?;
+    let test_set = load(cfg.dataset, Split::Test, data)?;
+    if train_set.dataset.shape != expected {
+        return Err(TrainError::Shape {
+            dataset: train_set.dataset.name.clone(),
+            found: train_set.dataset.shape,
+            expected,
+        });
+    }
+    let embedded_subset = train_set.embedded_subset;
+    let (train_x, train_y, _) = to_tensors(&train_set.dataset, cfg.train_limit, &ad);
+    let (test_x, _, test_labels) = to_tensors(&test_set.dataset, cfg.test_limit, device);
+    let n = train_x.dims()[0];
+    run.write_config(&serde_json::json!({ "config": cfg, "seed": seed, "data": train_set.dataset.name, "embedded_subset": embedded_subset }))?;
+
+    let mut model = cfg.network().init(&ad);
+    let mut optim = AdamConfig::new().with_epsilon(cfg.adam_epsilon as f32).init();
+    let checkpoints = Checkpointer::new(run);
+    let mut state = LoopState { epochs: Vec::new() };
+    if resume {
+        if let Some(ck) = checkpoints.latest::<LoopState>()? {
+            model = checkpoints.load_model(&ck, model)?;
+            optim = checkpoints.load_optimizer(&ck, optim)?;
+            eprintln!("resuming {} after epoch {}", run.path.display(), ck.step);
+            state = ck.state;
+        }
+    }
+
+    let start = state.epochs.len();
+    for epoch in start..cfg.epochs {
+        let t0 = Instant::now();
+        let lr = cfg.lr.at(epoch, cfg.epochs);
+        let eps = cfg
+            .eps_schedule
+            .at(epoch, cfg.epochs, cfg.train_eps, cfg.overshoot);
+        let lambda = cfg.lambda.at(epoch);
+        // reshuffle per epoch from the run's seed so a resumed run sees the same order
+        let batches = repro_core::data::dataset::epoch_batches(n, cfg.batch_size, Some(seed), epoch, false);
+        let bar = progress_bar(
+            batches.len() as u64,
+            &format!("epoch {}/{}", epoch + 1, cfg.epochs),
+        );
+        let (mut loss_m, mut acc_m, mut vra_m) = (Mean::default(), Mean::default(), Mean::default());
+        for (step_index, idx) in batches.iter().enumerate() {
+            let b = idx.len();
+            let it = Tensor::<1, Int>::from_data(
+                TensorData::new(idx.iter().map(|&i| i as i64).collect::<Vec<_>>(), [b]),
+                &ad,
+            );
+            let mut x = train_x.clone().select(0, it.clone());
+            if cfg.augment {
+                x = augment_batch(x);
+            }
+            let y = train_y.clone().select(0, it);
+            let (next, out) = step(
+                model,
+                &mut optim,
+                x,
+                y,
+                &StepParams::from_config(cfg, eps, lambda, lr),
+            );
+            model = next;
+            if !out.loss.is_finite() {
+                return Err(TrainError::NonFinite {
+                    epoch,
+                    step: step_index,
+                    loss: out.loss,
+                });
+            }
+            loss_m.add(out.loss, b as f64);
+            acc_m.add(out.correct as f64 / b as f64, b as f64);
+            vra_m.add(out.robust as f64 / b as f64, b as f64);
+            bar.inc(1);
+            bar.set_message(format!("loss {:.4}", loss_m.value()));
+        }
+        bar.finish_and_clear();
+        // converge the training iterates (they carry over to the next epoch), then certify
+        model.converge_lipschitz(cfg.convergence.tol, cfg.convergence.max_iters);
+        let eval_model = model.valid();
+        let ev = Certifier::new(&eval_model, cfg.eps, cfg.convergence).evaluate(
+            &test_x,
+            &test_labels,
+            cfg.eval_batch,
+        );
+        let m = EpochMetrics {
+            epoch: epoch + 1,
+            lr,
+            train_eps: eps,
+            lambda,
+            loss: loss_m.value(),
+            train_accuracy: acc_m.value(),
+            train_vra: vra_m.value(),
+            k: ev.k,
+            test_accuracy: ev.clean_accuracy,
+            test_vra: ev.vra,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        eprintln!(
+            "epoch {:>3}/{}: loss {:.4}  train acc {:.4}  test acc {:.4}  VRA@{} {:.4}  K {:.3}  ({:.1}s)",
+            m.epoch,
+            cfg.epochs,
+            m.loss,
+            m.train_accuracy,
+            m.test_accuracy,
+            cfg.eps,
+            m.test_vra,
+            m.k,
+            m.seconds
+        );
+        run.log(&m)?;
+        state.epochs.push(m);
+        checkpoints.save(epoch + 1, &model, Some(&optim), &state)?;
+    }
+
+    let eval_model = model.valid();
+    let certifier = Certifier::new(&eval_model, cfg.eps, cfg.convergence);
+    let final_eval = certifier.evaluate(&test_x, &test_labels, cfg.eval_batch);
+    let vra_curve = final_eval.vra_curve(cfg.eps * 2.0, 41);
+    repro_core::train::checkpoint::save_model(&eval_model, &run.file("model.bpk"))?;
+    let summary = Summary {
+        config: cfg.clone(),
+        embedded_subset,
+        epochs: state.epochs,
+        final_eval,
+        vra_curve,
+        backend: format!("{device:?}"),
+    };
+    let json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
+    repro_core::train::run_dir::write_atomic(&run.file("summary.json"), &json)?;
+    Ok((eval_model, summary))
+}
