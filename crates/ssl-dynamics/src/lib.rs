@@ -4,5 +4,35 @@
 //! | module | paper | what it holds |
 //! |---|---|---|
 //! | [`linear`] | Sec. 3–5 | linear model, eigenvalue ODE, fixed points, collapse basin, SGD on synthetic data |
+//! | [`directpred`] | Sec. 6, Eq. 18–19 | `F̂` estimator, eigendecomposition, `W_p` formulas, DirectCopy |
+//! | [`nets`] | Sec. 6 | encoders (ResNet-18, small conv net) and the projector |
+//! | [`predictor`] | Sec. 6 | 2-layer MLP, SGD-trained linear, directly set linear predictors |
+//! | [`loss`] | Eq. 4 | symmetric cosine loss |
+//! | [`ema`] | Eq. 3 | EMA target update |
+//! | [`byol`] | Sec. 2 | BYOL / SimSiam training step |
+//! | [`augment`] | App. | two-view augmentation recipes (CIFAR-10, STL-10, MNIST) |
+//! | [`monitor`] | Sec. 6 | collapse monitor (std of ℓ2-normalised outputs) |
+//! | [`knn`] | — | kNN accuracy monitor |
+//! | [`probe`] | Sec. 6 | linear probe on frozen standardised features |
+//! | [`train`] | Sec. 6 | pre-training loop with monitors, configs, encoder save/load |
+//! | [`report`] | — | `reproduce`: figures and `ssl-dynamics.md` |
+//! | [`bench`] | — | the `byol-resnet18` speed benchmark on the real training step |
+//! | [`error`] | — | the library's error type |
 
+pub mod augment;
+pub mod bench;
+pub mod byol;
+pub mod directpred;
+pub mod ema;
+pub mod error;
+pub mod knn;
 pub mod linear;
+pub mod loss;
+pub mod monitor;
+pub mod nets;
+pub mod predictor;
+pub mod probe;
+pub mod report;
+pub mod train;
+
+pub use error::SslError;

@@ -1,1 +1,237 @@
-fn main() {}
+//! `ssl-dynamics`: command line over the `ssl_dynamics` library.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use repro_core::DeviceArgs;
+use repro_core::data::DataArgs;
+use repro_core::train::{RunArgs, RunDir};
+use ssl_dynamics::bench::run_bench;
+use ssl_dynamics::linear::claims::{SgdSettings, sgd_check};
+use ssl_dynamics::linear::{Mode, OdeParams, fixed_points, integrate};
+use ssl_dynamics::report::{ReproduceOptions, Scale, reproduce};
+use ssl_dynamics::train::{RunData, load_encoder, pretrain, probe_encoder, read_config};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "ssl-dynamics",
+    about = "Non-contrastive SSL dynamics and DirectPred (Tian, Chen, Ganguli, ICML 2021)"
+)]
+struct Cli {
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Integrate the eigenvalue ODE for one mode and print where it ends.
+    Ode {
+        #[arg(long, default_value_t = 0.24)]
+        eta: f64,
+        /// Predictor weight decay (default: equal to eta).
+        #[arg(long)]
+        eta_p: Option<f64>,
+        #[arg(long, default_value_t = 1.0)]
+        alpha_p: f64,
+        #[arg(long, default_value_t = 0.0)]
+        sigma2: f64,
+        /// EMA rate beta (omit for no EMA, tau = 1).
+        #[arg(long)]
+        beta: Option<f64>,
+        #[arg(long, default_value_t = 0.5)]
+        p0: f64,
+        #[arg(long, default_value_t = 0.5)]
+        s0: f64,
+        #[arg(long, default_value_t = 1500.0)]
+        t_end: f64,
+    },
+    /// Train the full linear model by SGD on synthetic data and compare with p*+.
+    Linear {
+        #[arg(long, value_delimiter = ',', default_values_t = vec![0.05, 0.1, 0.15])]
+        etas: Vec<f64>,
+        #[arg(long, default_value_t = 15000)]
+        steps: usize,
+    },
+    /// Pre-train with a JSON config (see crates/ssl-dynamics/configs/).
+    Train {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Linear probe of a saved encoder.
+    Probe {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        encoder: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Run the claims and CPU training, write DIR/ssl-dynamics.md and figures.
+    Reproduce {
+        #[arg(long, conflicts_with = "full")]
+        quick: bool,
+        #[arg(long)]
+        full: bool,
+        #[arg(long, default_value = "docs/results")]
+        out: PathBuf,
+        /// Only the theory (seconds).
+        #[arg(long)]
+        skip_training: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Time the byol-resnet18 workload of torch_ref.py (images/s).
+    Bench {
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// ResNet width (64 = ResNet-18; smaller for smoke tests).
+        #[arg(long, default_value_t = 64)]
+        width: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Ode {
+            eta,
+            eta_p,
+            alpha_p,
+            sigma2,
+            beta,
+            p0,
+            s0,
+            t_end,
+        } => {
+            let params = OdeParams {
+                alpha_p,
+                eta,
+                eta_p: eta_p.unwrap_or(eta),
+                sigma2,
+                beta,
+            };
+            let traj = integrate(&params, &[Mode::new(p0, s0)], t_end, 0.02, 10);
+            for (t, s) in traj.times.iter().zip(&traj.states) {
+                println!(
+                    "t = {t:>8.1}  p = {:.5}  s = {:.5e}  tau = {:.4}",
+                    s[0].p, s[0].s, s[0].tau
+                );
+            }
+            match fixed_points(&params, 1.0) {
+                Some(f) => println!(
+                    "fixed points (tau = 1): p*+ = {:.4}, s*+ = {:.4}; p*- = {:.4}, s*- = {:.4}",
+                    f.p_plus, f.s_plus, f.p_minus, f.s_minus
+                ),
+                None => println!("no non-trivial fixed point: eta > 1/(4(1+sigma^2))"),
+            }
+        }
+        Command::Linear { etas, steps } => {
+            let settings = SgdSettings {
+                steps,
+                ..SgdSettings::default()
+            };
+            let r = sgd_check(settings, &etas, 0.25, 0.1);
+            for ((eta, th, sv), (_, n0, n1, _)) in r.singular_values.iter().zip(&r.nuisance) {
+                println!(
+                    "eta = {eta}: p*+ = {th:.4}, W_p singular values {sv:.4?}, nuisance |W| {n0:.3} -> {n1:.4}"
+                );
+            }
+            println!(
+                "past threshold {:?}; no stop-gradient {:?}",
+                r.past_threshold, r.no_stop_gradient
+            );
+        }
+        Command::Train {
+            config,
+            epochs,
+            run,
+            data,
+        } => {
+            let _ = cli.device.device()?;
+            let mut cfg = read_config(&config)?;
+            if let Some(e) = epochs {
+                cfg.epochs = e;
+            }
+            cfg.seed = run.seed;
+            let dir = RunDir::from_args(&run, "ssl-dynamics").context("creating the run directory")?;
+            dir.write_config(&cfg).context("writing config.json")?;
+            let loaded = RunData::load(&cfg, &data)?;
+            let (_, result) = pretrain(&cfg, &loaded, Some(&dir))?;
+            println!(
+                "probe: final-epoch {:.2}%  (best epoch {:.2}%); encoder saved to {}",
+                100.0 * result.probe.final_acc,
+                100.0 * result.probe.best_acc,
+                dir.file("encoder.bpk").display()
+            );
+        }
+        Command::Probe {
+            config,
+            encoder,
+            data,
+        } => {
+            let cfg = read_config(&config)?;
+            let loaded = RunData::load(&cfg, &data)?;
+            let fresh = cfg.ssl.branch.init(&burn::tensor::Device::flex()).encoder;
+            let enc = load_encoder(fresh, &encoder)?;
+            let r = probe_encoder(&enc, &loaded, cfg.recipe, cfg.probe);
+            println!(
+                "probe: final-epoch {:.2}%  (best epoch {:.2}%, train {:.2}%)",
+                100.0 * r.final_acc,
+                100.0 * r.best_acc,
+                100.0 * r.train_acc
+            );
+        }
+        Command::Reproduce {
+            quick: _,
+            full,
+            out,
+            skip_training,
+            data,
+        } => {
+            let opts = ReproduceOptions {
+                scale: if full { Scale::Full } else { Scale::Quick },
+                out,
+                skip_training,
+                data,
+            };
+            let path = reproduce(&opts)?;
+            println!("wrote {}", path.display());
+        }
+        Command::Bench {
+            steps,
+            warmup,
+            width,
+            batch,
+        } => {
+            let r = run_bench(width, batch, steps, warmup)?;
+            eprintln!(
+                "DirectPred host work {:.2}% of the step (eigendecomposition {:.3}%)",
+                100.0 * r.directpred_share,
+                100.0 * r.eig_share
+            );
+            println!(
+                "{}",
+                serde_json::json!({
+                    "workload": r.workload,
+                    "framework": r.framework,
+                    "items_per_s": r.items_per_s,
+                    "step_ms": r.step_ms,
+                    "threads": r.threads,
+                })
+            );
+        }
+    }
+    Ok(())
+}

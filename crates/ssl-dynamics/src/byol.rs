@@ -1,0 +1,287 @@
+//! BYOL and SimSiam training step (paper Sec. 2, Eq. 1–3; reference `byol_trainer.py`).
+//!
+//! Online network `θ` = encoder + projector + predictor; target = an EMA copy of encoder +
+//! projector (BYOL, `m = 0.996`, independently initialised unless `copy_target_at_start`) or the
+//! online branch itself (SimSiam). The loss is the symmetric cosine loss; the target side is
+//! detached unless `stop_gradient` is off (the collapsing control of Theorem 1).
+//!
+//! Order within a step (reference): forward both views → add them to `F̂` (DirectPred) →
+//! predictor (its weight from the previous step, or set now when `set_before_use`) → loss,
+//! backward, SGD → set the predictor from `F̂` → EMA update of the target.
+
+use crate::directpred::DirectPred;
+use crate::ema::{copy_weights, ema_update};
+use crate::error::SslError;
+use crate::loss::symmetric_cosine_loss;
+use crate::monitor::normalized_std;
+use crate::nets::{Branch, BranchConfig};
+use crate::predictor::{Predictor, PredictorKind};
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Where the regression target comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum TargetKind {
+    /// BYOL: a separate network updated by `ξ ← m ξ + (1 − m) θ` after every step.
+    Ema { momentum: f64 },
+    /// SimSiam: the online branch itself (`m = 0`).
+    Online,
+}
+
+/// Everything that defines the method (defaults: the reference's BYOL settings).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SslConfig {
+    pub branch: BranchConfig,
+    pub predictor: PredictorKind,
+    pub target: TargetKind,
+    /// Detach the target branch (always true for BYOL/SimSiam; false = collapse control).
+    pub stop_gradient: bool,
+    /// Start the EMA target as a copy of the online network (the reference does not).
+    pub copy_target_at_start: bool,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+}
+
+impl SslConfig {
+    /// BYOL with `m = 0.996`, SGD lr 0.03, momentum 0.9, weight decay 4e-4.
+    pub fn byol(branch: BranchConfig, predictor: PredictorKind) -> Self {
+        Self {
+            branch,
+            predictor,
+            target: TargetKind::Ema { momentum: 0.996 },
+            stop_gradient: true,
+            copy_target_at_start: false,
+            lr: 0.03,
+            momentum: 0.9,
+            weight_decay: 4e-4,
+        }
+    }
+
+    /// SimSiam: the same with the online branch as target.
+    pub fn simsiam(branch: BranchConfig, predictor: PredictorKind) -> Self {
+        Self {
+            target: TargetKind::Online,
+            ..Self::byol(branch, predictor)
+        }
+    }
+
+    /// Checks combinations that make no sense.
+    pub fn validate(&self) -> Result<(), SslError> {
+        if !self.stop_gradient && self.target != TargetKind::Online {
+            return Err(SslError::Config(
+                "stop_gradient = false needs target = online (an EMA target receives no gradient)".into(),
+            ));
+        }
+        if let TargetKind::Ema { momentum } = self.target
+            && !(0.0..=1.0).contains(&momentum)
+        {
+            return Err(SslError::Config(format!("EMA momentum {momentum} not in [0, 1]")));
+        }
+        if let PredictorKind::DirectPred(c) = &self.predictor
+            && (c.freq == 0 || !(0.0..1.0).contains(&c.rho))
+        {
+            return Err(SslError::Config(
+                "DirectPred needs freq ≥ 1 and 0 ≤ rho < 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The trained part: encoder + projector + predictor.
+#[derive(Module, Debug)]
+pub struct Online {
+    pub branch: Branch,
+    pub predictor: Predictor,
+}
+
+/// What one step reports.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct StepStats {
+    pub loss: f64,
+    /// [`normalized_std`] of the online projector output of view 1.
+    pub z_std: f64,
+    /// [`normalized_std`] of the predictor output of view 1.
+    pub p_std: f64,
+    /// Seconds in DirectPred's host work (estimator update, eigendecomposition, weight write).
+    pub directpred_s: f64,
+    /// Seconds in the eigendecomposition alone.
+    pub eig_s: f64,
+}
+
+/// The BYOL/SimSiam trainer: networks, optimiser, DirectPred state.
+pub struct SslTrainer {
+    pub config: SslConfig,
+    online: Option<Online>,
+    /// `None` for SimSiam.
+    pub target: Option<Branch>,
+    pub optim: ModuleOptimizer,
+    pub directpred: Option<DirectPred>,
+    pub step: usize,
+    pub device: Device,
+}
+
+impl SslTrainer {
+    /// Builds the networks on `device` (must be an autodiff device).
+    pub fn new(config: SslConfig, device: &Device) -> Result<Self, SslError> {
+        config.validate()?;
+        if !device.is_autodiff() {
+            return Err(SslError::Config("training needs an autodiff device".into()));
+        }
+        let branch = config.branch.init(device);
+        let predictor = config.predictor.init(config.branch.projector_out, device);
+        let online = Online { branch, predictor };
+        let target = match config.target {
+            TargetKind::Ema { .. } => {
+                let t = config.branch.init(device).no_grad();
+                Some(if config.copy_target_at_start {
+                    copy_weights(t, &online.branch)
+                } else {
+                    t
+                })
+            }
+            TargetKind::Online => None,
+        };
+        let optim = SgdConfig::new()
+            .with_momentum(Some(
+                MomentumConfig::new()
+                    .with_momentum(config.momentum)
+                    .with_dampening(0.0),
+            ))
+            .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
+            .init();
+        let directpred = match &config.predictor {
+            PredictorKind::DirectPred(c) => Some(DirectPred::new(*c)),
+            _ => None,
+        };
+        Ok(Self {
+            config,
+            online: Some(online),
+            target,
+            optim,
+            directpred,
+            step: 0,
+            device: device.clone(),
+        })
+    }
+
+    /// Adds `[z₁; z₂]` to `F̂` (one small `d × d` product on the device, read back).
+    fn accumulate(&mut self, z1: &Tensor<2>, z2: &Tensor<2>) -> f64 {
+        let Some(dp) = self.directpred.as_mut() else {
+            return 0.0;
+        };
+        let f = Tensor::cat(vec![z1.clone().detach(), z2.clone().detach()], 0);
+        let [n, d] = f.dims();
+        let corr = f.clone().transpose().matmul(f.clone()).div_scalar(n as f64);
+        let mean = f.mean_dim(0);
+        let t0 = Instant::now();
+        let corr: Vec<f32> = corr
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let mean: Vec<f32> = mean
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let c = nalgebra::DMatrix::from_row_slice(d, d, &corr).map(|x| x as f64);
+        let m = nalgebra::DVector::from_iterator(d, mean.iter().map(|&x| x as f64));
+        dp.estimator.update(c, m);
+        t0.elapsed().as_secs_f64()
+    }
+
+    /// `W_p` from `F̂` if DirectPred is due this step: (weight, host seconds, eig seconds).
+    fn due_weight(&self) -> Result<(Option<nalgebra::DMatrix<f64>>, f64), SslError> {
+        let Some(dp) = self.directpred.as_ref() else {
+            return Ok((None, 0.0));
+        };
+        if !dp.due(self.step) {
+            return Ok((None, 0.0));
+        }
+        let t0 = Instant::now();
+        let w = dp.weight()?;
+        Ok((w, t0.elapsed().as_secs_f64()))
+    }
+
+    /// Writes `W_p` into `online` if due; adds the timings to `stats`.
+    fn refresh_predictor(&self, online: Online, stats: &mut StepStats) -> Result<Online, SslError> {
+        let t0 = Instant::now();
+        let (w, eig) = self.due_weight()?;
+        let online = match w {
+            Some(w) => Online {
+                predictor: online.predictor.set_linear_weight(&w),
+                branch: online.branch,
+            },
+            None => online,
+        };
+        stats.directpred_s += t0.elapsed().as_secs_f64();
+        stats.eig_s += eig;
+        Ok(online)
+    }
+
+    /// One training step on two augmented views `[B, C, H, W]` (on the trainer's device).
+    pub fn train_step(&mut self, v1: Tensor<4>, v2: Tensor<4>) -> Result<StepStats, SslError> {
+        let mut stats = StepStats::default();
+        let mut online = self
+            .online
+            .take()
+            .ok_or_else(|| SslError::Config("trainer poisoned".into()))?;
+        let z1 = online.branch.forward(v1.clone());
+        let z2 = online.branch.forward(v2.clone());
+        stats.directpred_s += self.accumulate(&z1, &z2);
+        let set_before = self
+            .directpred
+            .as_ref()
+            .is_some_and(|dp| dp.config.set_before_use);
+        if set_before {
+            online = self.refresh_predictor(online, &mut stats)?;
+        }
+        let p1 = online.predictor.forward(z1.clone());
+        let p2 = online.predictor.forward(z2.clone());
+        let (t1, t2) = match &self.target {
+            Some(target) => (target.forward(v1).detach(), target.forward(v2).detach()),
+            None if self.config.stop_gradient => (z1.clone().detach(), z2.clone().detach()),
+            None => (z1.clone(), z2.clone()),
+        };
+        stats.z_std = normalized_std(z1);
+        stats.p_std = normalized_std(p1.clone());
+        let loss = symmetric_cosine_loss(p1, p2, t1, t2);
+        let grads = loss.backward();
+        stats.loss = loss.into_scalar::<f32>() as f64;
+        if !stats.loss.is_finite() {
+            self.online = Some(online);
+            return Err(SslError::NonFinite(format!("loss at step {}", self.step)));
+        }
+        let grads = GradientsParams::from_grads(grads, &online);
+        online = self.optim.step(self.config.lr, online, grads);
+        if !set_before {
+            online = self.refresh_predictor(online, &mut stats)?;
+        }
+        if let (Some(target), TargetKind::Ema { momentum }) = (self.target.take(), self.config.target) {
+            self.target = Some(ema_update(target, &online.branch, momentum));
+        }
+        self.online = Some(online);
+        self.step += 1;
+        Ok(stats)
+    }
+
+    /// The online network (encoder, projector, predictor).
+    pub fn online(&self) -> &Online {
+        self.online
+            .as_ref()
+            .expect("trainer poisoned by an earlier error")
+    }
+
+    /// The online encoder for evaluation (plain device, running BN statistics).
+    pub fn encoder(&self) -> crate::nets::Encoder {
+        self.online().branch.encoder.valid()
+    }
+}

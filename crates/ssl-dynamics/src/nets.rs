@@ -1,0 +1,206 @@
+//! Networks of BYOL/SimSiam: encoder (ResNet-18 with the CIFAR stem, or a small conv net for
+//! CPU runs) followed by the projector `Linear → BN (no affine) → ReLU → Linear`.
+//!
+//! Batch norms use batch statistics when the input lives on an autodiff device (training, and
+//! the target network, which the reference also runs in train mode) and running statistics on
+//! a plain device (`module.valid()`: evaluation).
+
+use burn::config::Config;
+use burn::module::{Module, RunningState};
+use burn::nn::{Linear, LinearConfig, Relu};
+use burn::tensor::{Device, Tensor};
+use repro_core::models::{ConvBlockConfig, ConvNet, ConvNetConfig, ResNet, ResNetConfig};
+use serde::{Deserialize, Serialize};
+
+/// Batch norm over features `[B, C]` without the learnable scale and shift
+/// (`BatchNorm1d(affine=False)` of the reference projector and predictor).
+#[derive(Module, Debug)]
+pub struct PlainBatchNorm {
+    pub running_mean: RunningState<Tensor<1>>,
+    pub running_var: RunningState<Tensor<1>>,
+    pub momentum: f64,
+    pub epsilon: f64,
+}
+
+impl PlainBatchNorm {
+    pub fn new(features: usize, device: &Device) -> Self {
+        Self {
+            running_mean: RunningState::new(Tensor::zeros([features], device)),
+            running_var: RunningState::new(Tensor::ones([features], device)),
+            momentum: 0.1,
+            epsilon: 1e-5,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let [b, c] = x.dims();
+        let device = x.device();
+        if device.is_autodiff() {
+            let mean = x.clone().mean_dim(0);
+            let centered = x - mean.clone();
+            let var = centered.clone().square().mean_dim(0);
+            let unbiased = var.clone().detach().mul_scalar(b as f64 / (b.max(2) - 1) as f64);
+            let m = self.momentum;
+            let rm = self.running_mean.value_sync().to_device(&device);
+            let rv = self.running_var.value_sync().to_device(&device);
+            self.running_mean
+                .update((rm.mul_scalar(1.0 - m) + mean.detach().reshape([c]).mul_scalar(m)).detach());
+            self.running_var
+                .update((rv.mul_scalar(1.0 - m) + unbiased.reshape([c]).mul_scalar(m)).detach());
+            centered / var.add_scalar(self.epsilon).sqrt()
+        } else {
+            let mean = self.running_mean.value().to_device(&device).reshape([1, c]);
+            let var = self.running_var.value().to_device(&device).reshape([1, c]);
+            (x - mean) / var.add_scalar(self.epsilon).sqrt()
+        }
+    }
+}
+
+/// `Linear(d_in → hidden) → BN (no affine) → ReLU → Linear(hidden → d_out)`: the projector and
+/// the 2-layer predictor of the reference (`MLPHead`).
+#[derive(Module, Debug)]
+pub struct MlpHead {
+    pub fc1: Linear,
+    pub bn: PlainBatchNorm,
+    pub relu: Relu,
+    pub fc2: Linear,
+}
+
+impl MlpHead {
+    pub fn new(d_in: usize, hidden: usize, d_out: usize, device: &Device) -> Self {
+        Self {
+            fc1: LinearConfig::new(d_in, hidden).init(device),
+            bn: PlainBatchNorm::new(hidden, device),
+            relu: Relu::new(),
+            fc2: LinearConfig::new(hidden, d_out).init(device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.fc2
+            .forward(self.relu.forward(self.bn.forward(self.fc1.forward(x))))
+    }
+}
+
+/// Which encoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum EncoderKind {
+    /// ResNet-18 with the CIFAR stem (3×3 stride-1 conv, no max-pool); `width` 64 is standard.
+    Resnet18 { width: usize },
+    /// Conv blocks `3×3 conv → BN → ReLU` with the given channels and strides, then global
+    /// average pooling: a small encoder for CPU runs.
+    SmallConv {
+        channels: Vec<usize>,
+        strides: Vec<usize>,
+    },
+}
+
+impl EncoderKind {
+    /// The small CPU encoder: 16, 32 (stride 2), 64 (stride 2) channels → 64-d features
+    /// (about 2 M multiply-adds per 28×28 image).
+    pub fn small() -> Self {
+        EncoderKind::SmallConv {
+            channels: vec![16, 32, 64],
+            strides: vec![1, 2, 2],
+        }
+    }
+}
+
+/// Encoder + projector sizes.
+#[derive(Config, Debug)]
+pub struct BranchConfig {
+    pub encoder: EncoderKind,
+    /// Input channels (1 for MNIST, 3 for CIFAR/STL).
+    #[config(default = 3)]
+    pub in_channels: usize,
+    #[config(default = 512)]
+    pub projector_hidden: usize,
+    #[config(default = 128)]
+    pub projector_out: usize,
+}
+
+/// The encoder.
+#[derive(Module, Debug)]
+pub struct Encoder {
+    pub resnet: Option<ResNet>,
+    pub conv: Option<ConvNet>,
+}
+
+impl Encoder {
+    /// Pooled features `[B, feature_dim]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        if let Some(r) = &self.resnet {
+            return r.features(x);
+        }
+        let net = self.conv.as_ref().expect("an encoder has a resnet or a conv net");
+        let mut h = x;
+        for b in &net.blocks {
+            h = b.conv.forward(h);
+            if let Some(n) = &b.norm {
+                h = n.forward(h);
+            }
+            h = net.activation.forward(h);
+        }
+        let [b, c, _, _] = h.dims();
+        h.mean_dim(3).mean_dim(2).reshape([b, c])
+    }
+}
+
+/// One branch of the Siamese network: encoder then projector.
+#[derive(Module, Debug)]
+pub struct Branch {
+    pub encoder: Encoder,
+    pub projector: MlpHead,
+}
+
+impl BranchConfig {
+    /// Width of the encoder's pooled features.
+    pub fn feature_dim(&self) -> usize {
+        match &self.encoder {
+            EncoderKind::Resnet18 { width } => 8 * width,
+            EncoderKind::SmallConv { channels, .. } => *channels.last().unwrap_or(&1),
+        }
+    }
+
+    pub fn init(&self, device: &Device) -> Branch {
+        let encoder = match &self.encoder {
+            EncoderKind::Resnet18 { width } => Encoder {
+                resnet: Some(
+                    ResNetConfig::new()
+                        .with_in_channels(self.in_channels)
+                        .with_width(*width)
+                        .init(device),
+                ),
+                conv: None,
+            },
+            EncoderKind::SmallConv { channels, strides } => {
+                let convs = channels
+                    .iter()
+                    .zip(strides.iter().chain(std::iter::repeat(&1)))
+                    .map(|(&c, &s)| ConvBlockConfig::new(c).with_stride(s).with_batch_norm(true))
+                    .collect();
+                Encoder {
+                    resnet: None,
+                    conv: Some(ConvNetConfig::new([self.in_channels, 32, 32], convs, vec![]).init(device)),
+                }
+            }
+        };
+        Branch {
+            encoder,
+            projector: MlpHead::new(
+                self.feature_dim(),
+                self.projector_hidden,
+                self.projector_out,
+                device,
+            ),
+        }
+    }
+}
+
+impl Branch {
+    /// Projector output `[B, projector_out]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.projector.forward(self.encoder.forward(x))
+    }
+}

@@ -1,0 +1,131 @@
+//! Predictors (paper Sec. 6, Tables 1–3): the 2-layer MLP with BN, a linear predictor trained by
+//! SGD, and a linear predictor whose weight is set directly (DirectPred, DirectCopy).
+
+use crate::directpred::{DirectPredConfig, Formula};
+use crate::nets::MlpHead;
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Device, Tensor, TensorData};
+use nalgebra::DMatrix;
+use serde::{Deserialize, Serialize};
+
+/// Which predictor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum PredictorKind {
+    /// `Linear(d → hidden) → BN → ReLU → Linear(hidden → d)` (BYOL's default, hidden 512).
+    Mlp { hidden: usize },
+    /// A `d × d` linear layer without bias, trained by SGD with the encoder.
+    Linear,
+    /// A `d × d` linear layer set from the correlation of the projector outputs.
+    DirectPred(DirectPredConfig),
+}
+
+impl PredictorKind {
+    /// DirectPred with the reference defaults.
+    pub fn direct_pred() -> Self {
+        PredictorKind::DirectPred(DirectPredConfig::default())
+    }
+
+    /// DirectCopy (`W_p = F̂/‖F̂‖ + εI`).
+    pub fn direct_copy() -> Self {
+        PredictorKind::DirectPred(DirectPredConfig {
+            formula: Formula::DirectCopy,
+            ..DirectPredConfig::default()
+        })
+    }
+
+    /// Short name for tables.
+    pub fn label(&self) -> String {
+        match self {
+            PredictorKind::Mlp { .. } => "2-layer MLP".into(),
+            PredictorKind::Linear => "linear (SGD)".into(),
+            PredictorKind::DirectPred(c) => match c.formula {
+                Formula::Sqrt => format!("DirectPred (freq {})", c.freq),
+                Formula::Linear => format!("DirectPred p=s/max s (freq {})", c.freq),
+                Formula::DirectCopy => format!("DirectCopy (freq {})", c.freq),
+            },
+        }
+    }
+
+    /// Builds the module for outputs of width `d`.
+    pub fn init(&self, d: usize, device: &Device) -> Predictor {
+        match self {
+            PredictorKind::Mlp { hidden } => Predictor {
+                mlp: Some(MlpHead::new(d, *hidden, d, device)),
+                linear: None,
+            },
+            PredictorKind::Linear => Predictor {
+                mlp: None,
+                linear: Some(LinearConfig::new(d, d).with_bias(false).init(device)),
+            },
+            PredictorKind::DirectPred(c) => {
+                let mut linear = LinearConfig::new(d, d).with_bias(false).init(device);
+                // Set every step: no gradient needed. Otherwise SGD trains it in between.
+                if c.freq <= 1 {
+                    linear = linear.no_grad();
+                }
+                Predictor {
+                    mlp: None,
+                    linear: Some(linear),
+                }
+            }
+        }
+    }
+}
+
+/// A predictor: exactly one of the two fields is set.
+#[derive(Module, Debug)]
+pub struct Predictor {
+    pub mlp: Option<MlpHead>,
+    pub linear: Option<Linear>,
+}
+
+impl Predictor {
+    pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
+        match (&self.mlp, &self.linear) {
+            (Some(m), _) => m.forward(z),
+            (None, Some(l)) => l.forward(z),
+            (None, None) => z,
+        }
+    }
+
+    /// Writes a symmetric `W_p` into the linear layer, keeping its parameter id (so optimiser
+    /// state carries over) and whether it is trained. (Burn's `Linear` computes `x W`; `W_p`
+    /// is symmetric, so this is the same map as the reference's `x W_pᵀ`.)
+    pub fn set_linear_weight(mut self, w: &DMatrix<f64>) -> Self {
+        if let Some(linear) = self.linear.take() {
+            let d = w.nrows();
+            let (id, old, _) = linear.weight.consume();
+            let device = old.device();
+            let trained = old.is_require_grad();
+            // Burn's weight is [d_in, d_out] row-major, i.e. Wᵀ row-major = W column-major,
+            // which is nalgebra's storage order.
+            let vals: Vec<f32> = w.iter().map(|&x| x as f32).collect();
+            let mut t = Tensor::<2>::from_data(TensorData::new(vals, [d, d]), &device);
+            if trained {
+                t = t.require_grad();
+            }
+            self.linear = Some(Linear {
+                weight: Param::initialized(id, t),
+                bias: linear.bias,
+            });
+        }
+        self
+    }
+
+    /// The linear weight as an `f64` matrix `W` with `y = W z` (for tests and reports).
+    pub fn linear_weight(&self) -> Option<DMatrix<f64>> {
+        let l = self.linear.as_ref()?;
+        let [a, b] = l.weight.dims();
+        let v = l
+            .weight
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .ok()?;
+        // Burn stores [d_in, d_out] row-major: W_burn[i][o]; y_o = Σ_i z_i W_burn[i][o].
+        Some(DMatrix::from_fn(b, a, |o, i| v[i * b + o] as f64))
+    }
+}

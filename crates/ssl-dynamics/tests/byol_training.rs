@@ -1,0 +1,159 @@
+//! BYOL/SimSiam with DirectPred on real data (embedded MNIST subset), at toy sizes.
+
+use burn::module::Module;
+use burn::tensor::{Device, Distribution, Tensor};
+use repro_core::data::dataset::epoch_batches;
+use repro_core::data::{DataArgs, DatasetName, ImageBatcher, ImageDataset, Split, load};
+use ssl_dynamics::augment::Recipe;
+use ssl_dynamics::byol::{SslConfig, SslTrainer, StepStats};
+use ssl_dynamics::directpred::predictor_weight;
+use ssl_dynamics::ema::ema_update;
+use ssl_dynamics::monitor::healthy_std;
+use ssl_dynamics::nets::{BranchConfig, EncoderKind};
+use ssl_dynamics::predictor::PredictorKind;
+use ssl_dynamics::train::{load_encoder, save_encoder};
+
+fn tiny_branch() -> BranchConfig {
+    BranchConfig::new(EncoderKind::SmallConv {
+        channels: vec![8, 16],
+        strides: vec![2, 2],
+    })
+    .with_in_channels(1)
+    .with_projector_hidden(64)
+    .with_projector_out(32)
+}
+
+fn mnist() -> ImageDataset {
+    load(DatasetName::Mnist, Split::Train, &DataArgs::default())
+        .unwrap()
+        .dataset
+        .take(2048)
+}
+
+fn run(trainer: &mut SslTrainer, data: &ImageDataset, steps: usize) -> Vec<StepStats> {
+    let batcher = ImageBatcher::unit();
+    let mut out = vec![];
+    let mut epoch = 0;
+    while out.len() < steps {
+        for b in epoch_batches(data.len(), 64, Some(3), epoch, true) {
+            if out.len() == steps {
+                break;
+            }
+            let x = batcher.batch_indices(data, &b, &trainer.device).images;
+            let (v1, v2) = (Recipe::Mnist.view(x.clone()), Recipe::Mnist.view(x));
+            out.push(trainer.train_step(v1, v2).unwrap());
+        }
+        epoch += 1;
+    }
+    out
+}
+
+fn mean(v: &[StepStats], f: impl Fn(&StepStats) -> f64) -> f64 {
+    v.iter().map(f).sum::<f64>() / v.len() as f64
+}
+
+#[test]
+fn byol_directpred_steps_decrease_the_loss_keep_outputs_spread_and_set_w_p_from_f_hat() {
+    let device = Device::flex().autodiff();
+    device.seed(1);
+    let data = mnist();
+    let mut trainer = SslTrainer::new(
+        SslConfig::byol(tiny_branch(), PredictorKind::direct_pred()),
+        &device,
+    )
+    .unwrap();
+    let stats = run(&mut trainer, &data, 40);
+    let first = mean(&stats[..8], |s| s.loss);
+    let last = mean(&stats[32..], |s| s.loss);
+    assert!(last < first - 0.1, "loss {first} -> {last}");
+    let z_std = stats.last().unwrap().z_std;
+    assert!(z_std > 0.2 * healthy_std(32), "outputs collapsed: {z_std}");
+    assert!(stats.iter().all(|s| s.loss.is_finite()));
+    // The predictor holds exactly the DirectPred weight of the current estimate.
+    let dp = trainer.directpred.as_ref().unwrap();
+    let expect = predictor_weight(&dp.estimator.matrix(false).unwrap(), dp.config.formula, 0.01).unwrap();
+    let got = trainer.online().predictor.linear_weight().unwrap();
+    assert!(
+        (&got - &expect).amax() < 1e-5,
+        "W_p differs by {}",
+        (&got - &expect).amax()
+    );
+    assert!((&got - got.transpose()).amax() < 1e-6);
+}
+
+#[test]
+fn every_predictor_and_target_kind_trains_without_nan() {
+    let device = Device::flex().autodiff();
+    device.seed(2);
+    let data = mnist();
+    let kinds = [
+        SslConfig::byol(tiny_branch(), PredictorKind::Mlp { hidden: 64 }),
+        SslConfig::byol(tiny_branch(), PredictorKind::Linear),
+        SslConfig::simsiam(tiny_branch(), PredictorKind::direct_copy()),
+        SslConfig::simsiam(tiny_branch(), PredictorKind::direct_pred()),
+    ];
+    for cfg in kinds {
+        let label = cfg.predictor.label();
+        let mut t = SslTrainer::new(cfg, &device).unwrap();
+        let s = run(&mut t, &data, 4);
+        assert!(
+            s.iter().all(|x| x.loss.is_finite() && x.loss >= -4.0 - 1e-4),
+            "{label}"
+        );
+    }
+    // No stop-gradient only makes sense without an EMA target.
+    let mut bad = SslConfig::byol(tiny_branch(), PredictorKind::Linear);
+    bad.stop_gradient = false;
+    assert!(SslTrainer::new(bad, &device).is_err());
+}
+
+#[test]
+fn ema_blends_parameters_and_leaves_running_statistics() {
+    let device = Device::flex().autodiff();
+    device.seed(4);
+    let cfg = tiny_branch();
+    let online = cfg.init(&device);
+    let target = cfg.init(&device).no_grad();
+    let x = Tensor::<4>::random([16, 1, 28, 28], Distribution::Default, &device);
+    let _ = online.forward(x); // changes the online running statistics only
+    let before = target.projector.fc1.weight.val();
+    let rm_before = target.projector.bn.running_mean.value();
+    let blended = ema_update(target, &online, 0.75);
+    let expect =
+        before.clone().mul_scalar(0.75) + online.projector.fc1.weight.val().detach().mul_scalar(0.25);
+    let diff = (blended.projector.fc1.weight.val() - expect)
+        .abs()
+        .max()
+        .into_scalar::<f32>();
+    assert!(diff < 1e-6, "{diff}");
+    let rm_diff = (blended.projector.bn.running_mean.value() - rm_before)
+        .abs()
+        .max()
+        .into_scalar::<f32>();
+    assert_eq!(rm_diff, 0.0);
+    assert!(!blended.projector.fc1.weight.val().is_require_grad());
+}
+
+#[test]
+fn saved_encoder_reloads_to_identical_features() {
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    let data = mnist();
+    let mut trainer =
+        SslTrainer::new(SslConfig::simsiam(tiny_branch(), PredictorKind::Linear), &device).unwrap();
+    run(&mut trainer, &data, 3);
+    let enc = trainer.encoder();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("encoder.bpk");
+    save_encoder(&enc, &path).unwrap();
+    let plain = Device::flex();
+    plain.seed(99);
+    let fresh = tiny_branch().init(&plain).encoder;
+    let loaded = load_encoder(fresh, &path).unwrap().valid();
+    let x = ImageBatcher::unit()
+        .batch_indices(&data, &[0, 1, 2, 3, 4], &plain)
+        .images;
+    let a = enc.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+    let b = loaded.forward(x).into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(a, b);
+}
