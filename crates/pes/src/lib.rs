@@ -13,6 +13,7 @@
 //! | [`tbptt`] | truncated and full backpropagation through time |
 //! | [`rtrl`] | real-time recurrent learning (small states) |
 //! | [`outer`] | SGD and Adam on θ |
+//! | [`experiments`] | runners of the experiments (all methods, landscapes) |
 //! | [`meta`] | the meta-training loop, with checkpoints and `--resume` |
 //! | [`problems`] | influence balancing, toy regression, MNIST LR schedule, small RNN |
 //! | [`variance`] | the variance-versus-unrolls experiment (§5.4) |
@@ -24,6 +25,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod es;
 pub mod estimator;
+pub mod experiments;
 pub mod meta;
 pub mod noise;
 pub mod noise_reuse;
@@ -31,6 +33,7 @@ pub mod outer;
 pub mod pes;
 pub mod problem;
 pub mod problems;
+pub mod report;
 pub mod rtrl;
 pub mod tbptt;
 pub mod variance;

@@ -535,17 +535,18 @@ impl MnistConfig {
         }
     }
 
-    /// Scaled down for a 2-core CPU: T = 200, K = 10, N = 10, 100 outer iterations (5
-    /// episodes), 6×6 heatmap, hidden 100; outer lr raised to 0.05 so θ moves visibly.
+    /// Scaled down for a 2-core CPU: T = 500, K = 10, N = 10, 200 outer iterations (4
+    /// episodes), 8×8 heatmap, 10 000 training images; outer lr raised to 0.05 so θ moves
+    /// visibly in 200 iterations.
     pub fn quick() -> Self {
         let m = |kind| EstimatorConfig::new(kind, 10, 10, 0.1);
         Self {
-            horizon: 200,
-            iterations: 100,
+            horizon: 500,
+            iterations: 200,
             outer: OuterConfig::adam(5e-2, 0.9),
             methods: vec![m(EstimatorKind::Pes), m(EstimatorKind::TruncatedEs)],
-            eval_every: 20,
-            grid: 6,
+            eval_every: 25,
+            grid: 8,
             train_images: 10_000,
             ..Self::full()
         }
