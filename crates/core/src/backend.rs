@@ -46,15 +46,14 @@ pub enum BackendError {
 impl BackendKind {
     /// The backends compiled into this build, in order of preference for the default.
     pub fn compiled() -> Vec<BackendKind> {
-        #[allow(unused_mut)]
-        let mut kinds = Vec::new();
-        #[cfg(feature = "wgpu")]
-        kinds.push(BackendKind::Wgpu);
-        #[cfg(feature = "flex")]
-        kinds.push(BackendKind::Flex);
-        #[cfg(feature = "ndarray")]
-        kinds.push(BackendKind::Ndarray);
-        kinds
+        [
+            (cfg!(feature = "wgpu"), BackendKind::Wgpu),
+            (cfg!(feature = "flex"), BackendKind::Flex),
+            (cfg!(feature = "ndarray"), BackendKind::Ndarray),
+        ]
+        .into_iter()
+        .filter_map(|(on, kind)| on.then_some(kind))
+        .collect()
     }
 
     /// Whether this build includes the backend.

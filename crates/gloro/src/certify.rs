@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// Convergence settings of the power iterates before certification.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Convergence {
-    /// Relative change of a layer's bound below which it counts as converged.
+    /// A layer counts as converged when its residual ‖AᵀA v − λ v‖ is at most `tol`·λ.
     pub tol: f64,
     /// Iteration cap per layer.
     pub max_iters: usize,
@@ -22,7 +22,7 @@ pub struct Convergence {
 impl Default for Convergence {
     fn default() -> Self {
         Self {
-            tol: 1e-6,
+            tol: 1e-4,
             max_iters: 5_000,
         }
     }

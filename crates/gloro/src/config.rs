@@ -134,10 +134,10 @@ impl TrainConfig {
                 message: message.into(),
             })
         };
-        if !(self.eps > 0.0) {
+        if self.eps.is_nan() || self.eps <= 0.0 {
             return bad("eps", "must be positive");
         }
-        if !(self.train_eps > 0.0) {
+        if self.train_eps.is_nan() || self.train_eps <= 0.0 {
             return bad("train_eps", "must be positive");
         }
         if self.epochs == 0 {
@@ -146,7 +146,7 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1");
         }
-        if !(self.lr.base > 0.0 && self.lr.floor > 0.0) {
+        if self.lr.base.is_nan() || self.lr.floor.is_nan() || self.lr.base <= 0.0 || self.lr.floor <= 0.0 {
             return bad("lr", "base and floor must be positive");
         }
         if self.power_iterations == 0 {

@@ -30,13 +30,12 @@ fn floats<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
+/// One exported tensor: name, shape, row-major values.
+pub type ExportTensor = (String, Vec<usize>, Vec<f32>);
+
 /// Collects the export's tensors `(name, shape, values)` and its metadata JSON.
 /// The model's power iterates must be converged (see [`GloroNet::certified_lipschitz`]).
-pub fn collect(
-    model: &GloroNet,
-    eps: f64,
-    input: [usize; 3],
-) -> (Vec<(String, Vec<usize>, Vec<f32>)>, serde_json::Value) {
+pub fn collect(model: &GloroNet, eps: f64, input: [usize; 3]) -> (Vec<ExportTensor>, serde_json::Value) {
     let mut out = Vec::new();
     let mut layers = Vec::new();
     let mut n = 0;

@@ -19,7 +19,10 @@ impl MinMax {
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let dims = x.dims();
         let c = dims[1];
-        assert!(c % 2 == 0, "MinMax needs an even number of channels, got {c}");
+        assert!(
+            c.is_multiple_of(2),
+            "MinMax needs an even number of channels, got {c}"
+        );
         // [B, C/2, 2, rest] with the pair on its own axis
         let rest: usize = dims[2..].iter().product();
         let pairs = x.reshape([dims[0], c / 2, 2, rest]);

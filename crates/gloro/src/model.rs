@@ -11,7 +11,7 @@ use crate::lipschitz::{Init, LipConv2d, LipDense, LipschitzLayer};
 use crate::minmax::MinMax;
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig, Relu};
+use burn::nn::{Linear, Relu};
 use burn::tensor::{Device, Tensor};
 
 /// One convolution of an architecture.

@@ -197,13 +197,11 @@ pub fn train(
     let mut optim = AdamConfig::new().with_epsilon(cfg.adam_epsilon as f32).init();
     let checkpoints = Checkpointer::new(run);
     let mut state = LoopState { epochs: Vec::new() };
-    if resume {
-        if let Some(ck) = checkpoints.latest::<LoopState>()? {
-            model = checkpoints.load_model(&ck, model)?;
-            optim = checkpoints.load_optimizer(&ck, optim)?;
-            eprintln!("resuming {} after epoch {}", run.path.display(), ck.step);
-            state = ck.state;
-        }
+    if resume && let Some(ck) = checkpoints.latest::<LoopState>()? {
+        model = checkpoints.load_model(&ck, model)?;
+        optim = checkpoints.load_optimizer(&ck, optim)?;
+        eprintln!("resuming {} after epoch {}", run.path.display(), ck.step);
+        state = ck.state;
     }
 
     let start = state.epochs.len();

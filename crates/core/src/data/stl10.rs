@@ -31,7 +31,7 @@ pub fn parse(
     images_path: &Path,
     labels: Option<(&[u8], &Path)>,
 ) -> Result<(Vec<u8>, Vec<u8>), DataError> {
-    if images.len() % IMAGE != 0 {
+    if !images.len().is_multiple_of(IMAGE) {
         return Err(DataError::Malformed {
             path: images_path.into(),
             what: format!(
