@@ -157,3 +157,52 @@ fn saved_encoder_reloads_to_identical_features() {
     let b = loaded.forward(x).into_data().try_to_vec::<f32>().unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn shipped_configs_parse_and_validate() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let cfg = ssl_dynamics::train::read_config(&path).unwrap();
+        cfg.ssl.validate().unwrap();
+        if path.to_string_lossy().contains("cifar10") || path.to_string_lossy().contains("stl10") {
+            assert_eq!((cfg.batch, cfg.epochs), (128, 100), "{}", path.display());
+            assert!(matches!(
+                cfg.ssl.branch.encoder,
+                EncoderKind::Resnet18 { width: 64 }
+            ));
+        }
+        n += 1;
+    }
+    assert!(n >= 10);
+}
+
+#[test]
+fn bench_runs_the_real_training_step_at_toy_size() {
+    let r = ssl_dynamics::bench::run_bench(4, 8, 2, 1).unwrap();
+    assert_eq!(r.workload, "byol-resnet18");
+    assert!(r.items_per_s > 0.0 && r.step_ms > 0.0);
+    assert!(r.eig_share < 0.5 && r.eig_share > 0.0, "{r:?}");
+    // The benchmark predictor is set before use and not trained.
+    let cfg = ssl_dynamics::bench::bench_config(64);
+    match cfg.predictor {
+        PredictorKind::DirectPred(c) => assert!(c.set_before_use && c.freq == 1),
+        _ => panic!("bench must use DirectPred"),
+    }
+}
+
+#[test]
+fn without_stop_gradient_the_outputs_collapse() {
+    let device = Device::flex().autodiff();
+    device.seed(6);
+    let data = mnist();
+    let mut cfg = SslConfig::simsiam(tiny_branch(), PredictorKind::Linear);
+    cfg.stop_gradient = false;
+    let mut trainer = SslTrainer::new(cfg, &device).unwrap();
+    let stats = run(&mut trainer, &data, 40);
+    let first = stats[0].z_std;
+    let last = mean(&stats[35..], |s| s.z_std);
+    assert!(last < 0.25 * first, "z-std {first} -> {last}");
+    assert!(mean(&stats[35..], |s| s.loss) < -3.9);
+}

@@ -115,8 +115,8 @@ pub fn phase_portrait(params: OdeParams, p_max: f64, s_max: f64, n: usize) -> Ph
         .collect();
     let starts = grid.iter().zip(&ends).map(|(g, e)| (*g, outcome(e))).collect();
     let mut seeds = vec![];
-    for &p in &[0.1, 0.3, 0.5, 0.7, 0.9] {
-        for &s in &[0.05, 0.2, 0.5] {
+    for &p in &[0.1, 0.5, 0.9] {
+        for &s in &[0.1, 0.45] {
             seeds.push(Mode::new(p * p_max, s * s_max));
         }
     }
