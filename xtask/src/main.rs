@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use xtask::fetch::{self, Dataset, FetchOptions};
+use xtask::{bench, papers, reproduce};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Workspace automation", version)]
@@ -18,6 +19,49 @@ struct Cli {
 enum Command {
     /// Download (or import with --from) a dataset, verify it and put it under datasets/.
     Fetch(FetchArgs),
+    /// Run the papers' reproductions; each writes docs/results/<paper>.md with tables and plots.
+    Reproduce(ReproduceArgs),
+    /// Release-mode training throughput of the benchmark workloads, beside PyTorch/JAX.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReproduceArgs {
+    /// Papers to run: gloro, ssl, pes or all [default: all].
+    papers: Vec<String>,
+    /// Minutes-scale runs (the default).
+    #[arg(long, conflicts_with = "full")]
+    quick: bool,
+    /// The paper-scale configurations (days on a CPU; meant for a GPU machine).
+    #[arg(long)]
+    full: bool,
+    /// Results directory [default: <workspace>/docs/results].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Cargo features of the paper crates (e.g. `wgpu`).
+    #[arg(long, value_delimiter = ',')]
+    features: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Papers to benchmark: gloro, ssl, pes or all [default: all].
+    papers: Vec<String>,
+    /// Also run the PyTorch/JAX reference scripts of ../shared/bench in this session.
+    #[arg(long)]
+    compare: bool,
+    /// Timed steps per repetition.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed warm-up steps per repetition.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Repetitions of our benchmark (median and spread are reported).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Cargo features of the paper crates (e.g. `wgpu`).
+    #[arg(long, value_delimiter = ',')]
+    features: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -66,7 +110,77 @@ impl DatasetArg {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Fetch(args) => run_fetch(args),
+        Command::Reproduce(args) => run_reproduce(args),
+        Command::Bench(args) => run_bench(args),
     }
+}
+
+fn run_reproduce(args: ReproduceArgs) -> ExitCode {
+    let papers = match papers::select(&args.papers) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let root = xtask::workspace_root();
+    let out = args.out.unwrap_or_else(|| root.join("docs/results"));
+    let scale = if args.full {
+        reproduce::Scale::Full
+    } else {
+        reproduce::Scale::Quick
+    };
+    let failed = reproduce::run(&root, &papers, scale, &out, &args.features);
+    for (p, why) in &failed {
+        eprintln!("error: {} reproduction failed: {why}", p.package);
+    }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_bench(args: BenchArgs) -> ExitCode {
+    let papers = match papers::select(&args.papers) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let root = xtask::workspace_root();
+    let (mut ours, mut reference) = (Vec::new(), Vec::new());
+    for p in &papers {
+        match bench::run_ours(&root, p, args.steps, args.warmup, args.reps, &args.features) {
+            Ok(m) => ours.extend(m),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        if args.compare {
+            match bench::run_reference(&root, p, args.steps, args.warmup) {
+                Ok(m) => reference.extend(m),
+                Err(e) => eprintln!("reference for {} not run: {e}", p.key),
+            }
+        }
+    }
+    let rows = bench::table(&ours, &reference);
+    print!("{}", bench::render(&rows));
+    let dir = root.join("target/bench");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let path = dir.join(format!("bench-{stamp}.json"));
+    let json = serde_json::json!({"rows": rows, "ours": ours, "reference": reference});
+    if std::fs::create_dir_all(&dir)
+        .and_then(|_| std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap_or_default()))
+        .is_ok()
+    {
+        println!("table written to {}", path.display());
+    }
+    ExitCode::SUCCESS
 }
 
 fn run_fetch(args: FetchArgs) -> ExitCode {

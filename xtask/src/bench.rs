@@ -1,0 +1,227 @@
+//! `cargo xtask bench`: runs each paper crate's benchmark (release build, the library's real
+//! training step) several times, optionally runs the Python reference of the same workloads
+//! in the same session, and prints one table: ours (median and spread), the reference, and
+//! the ratio. The table is also written as JSON under `target/bench/`.
+
+use crate::papers::Paper;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One JSON line of a benchmark (ours or a reference script).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Measurement {
+    pub workload: String,
+    pub framework: String,
+    pub items_per_s: f64,
+    #[serde(default)]
+    pub step_ms: f64,
+    #[serde(default)]
+    pub threads: Option<usize>,
+}
+
+/// One row of the final table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Row {
+    pub workload: String,
+    pub ours_median: f64,
+    pub ours_min: f64,
+    pub ours_max: f64,
+    pub reference_framework: Option<String>,
+    pub reference: Option<f64>,
+    /// ours / reference (≥ 1: we are at least as fast).
+    pub ratio: Option<f64>,
+}
+
+/// Extracts the JSON measurement lines from a program's output (other lines are ignored).
+pub fn parse_lines(text: &str) -> Vec<Measurement> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Median, minimum and maximum.
+pub fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = if v.is_empty() {
+        f64::NAN
+    } else if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    (
+        median,
+        *v.first().unwrap_or(&f64::NAN),
+        *v.last().unwrap_or(&f64::NAN),
+    )
+}
+
+/// Builds the table from our repetitions and the reference's measurements.
+pub fn table(ours: &[Measurement], reference: &[Measurement]) -> Vec<Row> {
+    let mut names: Vec<&str> = Vec::new();
+    for m in ours {
+        if !names.contains(&m.workload.as_str()) {
+            names.push(&m.workload);
+        }
+    }
+    names
+        .into_iter()
+        .map(|w| {
+            let v: Vec<f64> = ours
+                .iter()
+                .filter(|m| m.workload == w)
+                .map(|m| m.items_per_s)
+                .collect();
+            let (median, min, max) = spread(&v);
+            let r = reference.iter().find(|m| m.workload == w);
+            Row {
+                workload: w.to_string(),
+                ours_median: median,
+                ours_min: min,
+                ours_max: max,
+                reference_framework: r.map(|m| m.framework.clone()),
+                reference: r.map(|m| m.items_per_s),
+                ratio: r.map(|m| median / m.items_per_s),
+            }
+        })
+        .collect()
+}
+
+/// The table as aligned text.
+pub fn render(rows: &[Row]) -> String {
+    let mut s = format!(
+        "{:<16} {:>14} {:>22} {:>18} {:>7}\n",
+        "workload", "ours items/s", "spread (min..max)", "reference", "ratio"
+    );
+    for r in rows {
+        let reference = match (&r.reference_framework, r.reference) {
+            (Some(f), Some(v)) => format!("{v:.1} ({f})"),
+            _ => "not run".into(),
+        };
+        let ratio = r.ratio.map_or("—".into(), |x| format!("{x:.2}"));
+        s += &format!(
+            "{:<16} {:>14.1} {:>22} {:>18} {:>7}\n",
+            r.workload,
+            r.ours_median,
+            format!("{:.1}..{:.1}", r.ours_min, r.ours_max),
+            reference,
+            ratio
+        );
+    }
+    s
+}
+
+/// Runs `cargo run --release -p <package> -- bench --steps N --warmup W` `reps` times.
+pub fn run_ours(
+    root: &Path,
+    paper: &Paper,
+    steps: usize,
+    warmup: usize,
+    reps: usize,
+    features: &[String],
+) -> Result<Vec<Measurement>, String> {
+    let mut all = Vec::new();
+    for rep in 0..reps.max(1) {
+        eprintln!("bench {} (repetition {}/{})", paper.package, rep + 1, reps.max(1));
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.current_dir(root)
+            .args(["run", "--release", "--quiet", "-p", paper.package]);
+        if !features.is_empty() {
+            cmd.args(["--features", &features.join(",")]);
+        }
+        cmd.args([
+            "--",
+            "bench",
+            "--steps",
+            &steps.to_string(),
+            "--warmup",
+            &warmup.to_string(),
+        ]);
+        let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} bench failed:\n{}",
+                paper.package,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let got = parse_lines(&String::from_utf8_lossy(&out.stdout));
+        if got.is_empty() {
+            return Err(format!("{} bench printed no measurement line", paper.package));
+        }
+        all.extend(got);
+    }
+    Ok(all)
+}
+
+/// The Python used for the reference scripts: `$REFBENCH_PYTHON`, else `~/refbench/bin/python`.
+pub fn reference_python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("REFBENCH_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let home = std::env::var_os("HOME")?;
+    let p = Path::new(&home).join("refbench/bin/python");
+    p.is_file().then_some(p)
+}
+
+/// Runs a reference script for `workloads`; `Err` says why it could not (no Python, no torch).
+pub fn run_reference(
+    root: &Path,
+    paper: &Paper,
+    steps: usize,
+    warmup: usize,
+) -> Result<Vec<Measurement>, String> {
+    let python = reference_python()
+        .ok_or("no reference Python: set REFBENCH_PYTHON or create ~/refbench (see docs/performance.md)")?;
+    let script = root.join("../shared/bench").join(paper.reference);
+    if !script.is_file() {
+        return Err(format!("{} not found", script.display()));
+    }
+    let mut cmd = Command::new(&python);
+    cmd.arg(&script);
+    if paper.reference == "torch_ref.py" {
+        cmd.args(paper.workloads);
+    }
+    cmd.args(["--steps", &steps.to_string(), "--warmup", &warmup.to_string()]);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(parse_lines(&String::from_utf8_lossy(&out.stdout)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_json_lines_and_builds_ratios() {
+        let ours = parse_lines(
+            "noise\n{\"workload\":\"a\",\"framework\":\"burn\",\"items_per_s\":100.0,\"step_ms\":1.0}\n{\"workload\":\"a\",\"framework\":\"burn\",\"items_per_s\":300.0}\n{\"workload\":\"a\",\"framework\":\"burn\",\"items_per_s\":200.0}\n",
+        );
+        assert_eq!(ours.len(), 3);
+        let reference = parse_lines(
+            "{\"workload\":\"a\",\"framework\":\"pytorch\",\"items_per_s\":400.0,\"step_ms\":2.5,\"threads\":2}",
+        );
+        let rows = table(&ours, &reference);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].ours_median, rows[0].ours_min, rows[0].ours_max),
+            (200.0, 100.0, 300.0)
+        );
+        assert_eq!(rows[0].ratio, Some(0.5));
+        let text = render(&rows);
+        assert!(text.contains("pytorch") && text.contains("0.50"), "{text}");
+        let no_ref = table(&ours, &[]);
+        assert!(render(&no_ref).contains("not run"));
+    }
+}
