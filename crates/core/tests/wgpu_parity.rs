@@ -1,0 +1,101 @@
+//! The GPU path agrees with the CPU: the same small models on `wgpu` and `flex` give the same
+//! forward pass, gradients and optimiser step within tolerance. Built only with both features
+//! (`cargo test --release -p repro-core --features wgpu --test wgpu_parity`); CI runs it on
+//! Mesa's software Vulkan. Without an adapter the tests fail, unless
+//! `REPRO_SKIP_MISSING_GPU=1` asks to skip them.
+
+#![cfg(all(feature = "wgpu", feature = "flex"))]
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use repro_core::BackendKind;
+use repro_core::models::{ConvBlockConfig, ConvNetConfig};
+
+fn gpu() -> Option<Device> {
+    match BackendKind::Wgpu.device() {
+        Ok(d) => Some(d),
+        Err(e) if std::env::var_os("REPRO_SKIP_MISSING_GPU").is_some() => {
+            eprintln!("skipped: {e}");
+            None
+        }
+        Err(e) => panic!("{e} (set REPRO_SKIP_MISSING_GPU=1 to skip)"),
+    }
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let scale = a.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol * scale, "{what}[{i}]: flex {x} vs wgpu {y} (scale {scale})");
+    }
+}
+
+fn net() -> ConvNetConfig {
+    ConvNetConfig::new(
+        [3, 12, 12],
+        vec![ConvBlockConfig::new(8).with_pool(Some(2)), ConvBlockConfig::new(16).with_stride(2).with_batch_norm(true)],
+        vec![32, 10],
+    )
+}
+
+fn input(device: &Device) -> Tensor<4> {
+    let cpu = Device::flex();
+    cpu.seed(7);
+    let x = Tensor::<4>::random([4, 3, 12, 12], Distribution::Normal(0.0, 1.0), &cpu);
+    Tensor::from_data(x.into_data(), device)
+}
+
+#[test]
+fn conv_and_transposed_conv_agree() {
+    let Some(gpu) = gpu() else { return };
+    let cpu = Device::flex();
+    cpu.seed(1);
+    let x = Tensor::<4>::random([2, 3, 9, 9], Distribution::Normal(0.0, 1.0), &cpu);
+    let w = Tensor::<4>::random([5, 3, 4, 4], Distribution::Normal(0.0, 0.3), &cpu);
+    let run = |d: &Device| {
+        let (x, w) = (Tensor::<4>::from_data(x.to_data(), d), Tensor::<4>::from_data(w.to_data(), d));
+        let y = conv2d(x, w.clone(), None, ConvOptions::new([2, 2], [1, 1], [1, 1], 1));
+        let back = conv_transpose2d(y.clone(), w, None, ConvTransposeOptions::new([2, 2], [1, 1], [1, 1], [1, 1], 1));
+        (values(y), values(back))
+    };
+    let (a, b) = (run(&cpu), run(&gpu));
+    assert_close(&a.0, &b.0, 1e-4, "conv2d");
+    assert_close(&a.1, &b.1, 1e-4, "conv_transpose2d");
+}
+
+#[test]
+fn forward_backward_and_adam_step_agree() {
+    let Some(gpu) = gpu() else { return };
+    let cpu = Device::flex().autodiff();
+    let gpu = gpu.autodiff();
+    cpu.seed(3);
+    let model_cpu = net().init(&cpu);
+    let model_gpu = model_cpu.clone().to_device(&gpu);
+    let targets = TensorData::from([1i64, 4, 7, 9]);
+    let step = |model: repro_core::models::ConvNet, d: &Device| {
+        let x = input(d).require_grad();
+        let logits = model.forward(x.clone());
+        let y = Tensor::<1, burn::tensor::Int>::from_data(targets.clone(), d);
+        let loss = burn::tensor::activation::log_softmax(logits.clone(), 1).gather(1, y.reshape([4, 1])).mean().neg();
+        let grads = loss.backward();
+        let gx = values(x.grad(&grads).unwrap());
+        let gw = values(model.blocks[0].conv.weight.val().grad(&grads).unwrap());
+        let params = GradientsParams::from_grads(grads, &model);
+        let mut opt = AdamConfig::new().with_epsilon(1e-8).init();
+        let model = opt.step(1e-2, model, params);
+        let after = values(model.valid().forward(input(&d.clone().inner())));
+        (values(logits), gx, gw, after)
+    };
+    let (a, b) = (step(model_cpu, &cpu), step(model_gpu, &gpu));
+    assert_close(&a.0, &b.0, 1e-4, "forward");
+    assert_close(&a.1, &b.1, 1e-3, "input gradient");
+    assert_close(&a.2, &b.2, 1e-3, "weight gradient");
+    assert_close(&a.3, &b.3, 1e-3, "forward after an Adam step");
+}
