@@ -287,7 +287,7 @@ pub fn theory_section(fig_dir: &Path) -> Result<String, SslError> {
     .ok();
     let row = |name: String, r: &claims::ModeRun| {
         format!(
-            "| {name} | {:.3} | {:.2e} | {:.3} | {:?} |",
+            "| {name} | {:.3} | {:.2e} | {:.3e} | {:?} |",
             r.end.p, r.end.s, r.end.tau, r.outcome
         )
     };
