@@ -4,6 +4,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`error`] | the library's error type (non-finite losses, bad settings, checkpoints) |
 //! | [`problem`] | the unrolled-computation-graph interface; particles as a batch dimension |
 //! | [`estimator`] | the gradient-estimator trait, configs, episode clock, [`estimator::build`] |
 //! | [`noise`] | antithetic Gaussian perturbations, reproducible per call |
@@ -13,8 +14,9 @@
 //! | [`tbptt`] | truncated and full backpropagation through time |
 //! | [`rtrl`] | real-time recurrent learning (small states) |
 //! | [`outer`] | SGD and Adam on θ |
-//! | [`experiments`] | runners of the experiments (all methods, landscapes) |
+//! | [`checkpoint`] | θ, optimiser, ξ and particle states on disk; atomic, resumable |
 //! | [`meta`] | the meta-training loop, with checkpoints and `--resume` |
+//! | [`experiments`] | runners of the experiments (all methods, landscapes) |
 //! | [`problems`] | influence balancing, toy regression, MNIST LR schedule, small RNN |
 //! | [`variance`] | the variance-versus-unrolls experiment (§5.4) |
 //! | [`report`] | `pes reproduce`: runs the experiments and writes the figures and `pes.md` |

@@ -349,7 +349,7 @@ pub fn reproduce(scale: Scale, out: &Path, data: &DataArgs, ctx: &Context) -> Re
         let claim = if r.label.starts_with("PES") {
             "moves toward the low-loss region of the landscape"
         } else {
-            "short-horizon bias: drifts toward small lr / fast decay"
+            "short-horizon bias: stops short of the low-loss region PES reaches"
         };
         let th = &r.last().theta;
         let _ = writeln!(
