@@ -20,6 +20,7 @@
 //! | [`train`] | §6 | the training loop: run directory, checkpoints, resume |
 //! | [`export`] | — | safetensors export of weights and converged Lipschitz constants |
 //! | [`toy`] | Fig. 2 | two-moons toy problem and its decision-region plot |
+//! | [`reproduce`] | — | the registered runs, toy and soundness check behind the report |
 //! | [`report`] | — | `docs/results/gloro.md` |
 
 pub mod attack;
@@ -33,6 +34,7 @@ pub mod margin;
 pub mod minmax;
 pub mod model;
 pub mod report;
+pub mod reproduce;
 pub mod schedule;
 pub mod soundness;
 pub mod toy;

@@ -5,9 +5,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Parser, Subcommand};
 use gloro::attack::PgdConfig;
 use gloro::certify::Certifier;
-use gloro::config::{TrainConfig, configs_dir};
+use gloro::config::TrainConfig;
 use gloro::model::GloroNet;
-use gloro::{bench, export, report, soundness, toy, train};
+use gloro::{bench, export, soundness, toy, train};
 use repro_core::DeviceArgs;
 use repro_core::data::{DataArgs, Split, load};
 use repro_core::train::{RunArgs, RunDir};
@@ -96,6 +96,9 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value = "runs")]
         runs_dir: PathBuf,
+        /// Test points attacked by the soundness check.
+        #[arg(long, default_value_t = 500)]
+        soundness_points: usize,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -293,59 +296,21 @@ fn main() -> Result<()> {
             full,
             out,
             runs_dir,
-            mut data,
+            data,
+            soundness_points,
         } => {
             let (_, device) = cli.device.device()?;
-            let mut input = report::ReportInput::default();
-            let configs: Vec<(&str, &str)> = if full {
-                vec![
-                    ("MNIST eps 0.3 (2C2F, 30-epoch recipe)", "mnist-0.3-30ep.json"),
-                    ("MNIST eps 0.3 (2C2F, paper)", "mnist-0.3.json"),
-                    ("MNIST eps 1.58 (4C3F, paper)", "mnist-1.58.json"),
-                    ("CIFAR-10 eps 36/255 (6C2F, paper)", "cifar10-36.json"),
-                ]
-            } else {
-                data.subset = true;
-                input.notes.push("Quick run: the embedded MNIST subset (10000 training, 2000 test images) and 6 epochs; far short of the paper's 500 epochs on the full set. Run `cargo xtask reproduce --full gloro` for the paper's configurations.".into());
-                vec![("MNIST eps 0.3 (2C2F, quick)", "mnist-0.3-quick.json")]
-            };
             if !quick && !full {
                 eprintln!("neither --quick nor --full given: running --quick");
             }
-            let mut last = None;
-            for (label, file) in configs {
-                let cfg = TrainConfig::load(&configs_dir().join(file))?;
-                let name = file.trim_end_matches(".json");
-                let dir = RunDir::create(&runs_dir, "gloro", name, true)?;
-                let (model, summary) = train::train(&cfg, &dir, &data, 0, true, &device)?;
-                let cmd = format!(
-                    "cargo run --release -p gloro -- train --config crates/gloro/configs/{file} --name {name}{}",
-                    if data.subset { " --subset" } else { "" }
-                );
-                input.runs.push((label.to_string(), cmd, summary));
-                last = Some((cfg, model, dir));
-            }
-            let toy_cfg = toy::ToyConfig::default();
-            let (toy_model, toy_result) = toy::run(&toy_cfg, &device);
-            toy::plot(&toy_model, &toy_cfg, &out.join("gloro/moons.png"), &device)?;
-            input.toy = Some((toy_result, "cargo run --release -p gloro -- toy".into()));
-            if let Some((cfg, model, dir)) = last {
-                let ad = device.clone().autodiff();
-                let model_ad = repro_core::train::checkpoint::load_model(
-                    cfg.network().init(&ad),
-                    &dir.file("model.bpk"),
-                )?;
-                let ds = load(cfg.dataset, Split::Test, &data)?;
-                let (x, _, _) = train::to_tensors(&ds.dataset, 500, &device);
-                let r = soundness::check(&model, &model_ad, &x, &ad, PgdConfig::new(cfg.eps), 250);
-                let cmd = format!(
-                    "cargo run --release -p gloro -- soundness --run {} --limit 500{}",
-                    dir.path.display(),
-                    if data.subset { " --subset" } else { "" }
-                );
-                input.soundness = Some((r, cmd));
-            }
-            let path = report::write(&out, &input)?;
+            let opts = gloro::reproduce::Options {
+                full,
+                out,
+                runs_dir,
+                data,
+                soundness_points,
+            };
+            let path = gloro::reproduce::run(&opts, &device)?;
             println!("wrote {}", path.display());
         }
         Command::Bench {
