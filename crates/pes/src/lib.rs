@@ -20,7 +20,7 @@
 //! | [`problems`] | influence balancing, toy regression, MNIST LR schedule, small RNN |
 //! | [`variance`] | the variance-versus-unrolls experiment (§5.4) |
 //! | [`report`] | `pes reproduce`: runs the experiments and writes the figures and `pes.md` |
-//! | [`bench`] | the `pes-mnist-mlp` throughput benchmark |
+//! | [`bench`](mod@bench) | the `pes-mnist-mlp` throughput benchmark |
 
 pub mod bench;
 pub mod checkpoint;
