@@ -30,7 +30,7 @@ pub fn plot_influence(runs: &[MethodRun], dir: &Path) -> Result<()> {
         &LinePlot {
             title: "Influence balancing: loss of a 500-step unroll".into(),
             x_label: "outer iteration".into(),
-            y_label: "log10 loss".into(),
+            y_label: "loss".into(),
             series: runs
                 .iter()
                 .map(|r| Series::new(&r.label, r.eval_points()))
@@ -175,7 +175,7 @@ pub fn plot_variance(curves: &[VarianceCurve], dir: &Path) -> Result<()> {
         &LinePlot {
             title: "PES: normalised variance vs number of unrolls".into(),
             x_label: "log10 (T/K)".into(),
-            y_label: "log10 E|g - g*|^2 / |g*|^2".into(),
+            y_label: "E|g - g*|^2 / |g*|^2".into(),
             series: curves
                 .iter()
                 .map(|c| {
