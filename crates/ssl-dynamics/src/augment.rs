@@ -17,8 +17,10 @@ pub enum Recipe {
     /// STL-10: resized crop 96, flip, jitter (0.8, 0.8, 0.8, 0.2) p 0.8, grayscale p 0.2, blur
     /// (kernel 9, σ ∈ [0.1, 2]) always, no normalisation.
     Stl10,
-    /// MNIST (our CPU runs; not in the paper): resized crop 28 with scale [0.3, 1], brightness
-    /// and contrast jitter 0.4 with p 0.8, no flip, normalised with the MNIST statistics.
+    /// MNIST (our CPU runs; not in the paper): resized crop 28 with scale [0.3, 1], no flip, no
+    /// colour jitter (brightness/contrast jitter on grayscale digits measurably hurt the probe:
+    /// 90.9 % without vs 89.9 % with for BYOL + DirectPred, 89.0 % vs 83.9 % for SimSiam +
+    /// DirectPred, 250 steps), normalised with the MNIST statistics.
     Mnist,
 }
 
@@ -58,16 +60,7 @@ impl Recipe {
                     y
                 }
             }
-            Recipe::Mnist => {
-                let y = random_resized_crop(x, size, (0.3, 1.0), (0.75, 4.0 / 3.0));
-                let j = Jitter {
-                    brightness: 0.4,
-                    contrast: 0.4,
-                    saturation: 0.0,
-                    hue: 0.0,
-                };
-                color_jitter(y, j, 0.8)
-            }
+            Recipe::Mnist => random_resized_crop(x, size, (0.3, 1.0), (0.75, 4.0 / 3.0)),
         };
         self.finish(y)
     }
