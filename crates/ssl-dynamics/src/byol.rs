@@ -116,6 +116,25 @@ pub struct StepStats {
     pub eig_s: f64,
 }
 
+/// SGD with momentum (no dampening) and weight decay, as in the reference.
+fn optimizer(config: &SslConfig) -> ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum(Some(
+            MomentumConfig::new()
+                .with_momentum(config.momentum)
+                .with_dampening(0.0),
+        ))
+        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
+        .init()
+}
+
+/// Online and target networks together: the model part of a training checkpoint.
+#[derive(Module, Debug)]
+pub struct Networks {
+    pub online: Online,
+    pub target: Option<Branch>,
+}
+
 /// The BYOL/SimSiam trainer: networks, optimiser, DirectPred state.
 pub struct SslTrainer {
     pub config: SslConfig,
@@ -149,14 +168,7 @@ impl SslTrainer {
             }
             TargetKind::Online => None,
         };
-        let optim = SgdConfig::new()
-            .with_momentum(Some(
-                MomentumConfig::new()
-                    .with_momentum(config.momentum)
-                    .with_dampening(0.0),
-            ))
-            .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
-            .init();
+        let optim = optimizer(&config);
         let directpred = match &config.predictor {
             PredictorKind::DirectPred(c) => Some(DirectPred::new(*c)),
             _ => None,
@@ -271,6 +283,50 @@ impl SslTrainer {
         self.online = Some(online);
         self.step += 1;
         Ok(stats)
+    }
+
+    /// Online and target networks (for checkpoints).
+    pub fn networks(&self) -> Networks {
+        Networks {
+            online: self.online().clone(),
+            target: self.target.clone(),
+        }
+    }
+
+    /// Freshly initialised networks of this trainer's shape, to load a checkpoint into.
+    pub fn fresh_networks(&self) -> Networks {
+        let online = Online {
+            branch: self.config.branch.init(&self.device),
+            predictor: self
+                .config
+                .predictor
+                .init(self.config.branch.projector_out, &self.device),
+        };
+        let target = self
+            .target
+            .as_ref()
+            .map(|_| self.config.branch.init(&self.device));
+        Networks { online, target }
+    }
+
+    /// A fresh optimiser of this trainer's settings, to load a checkpoint's state into.
+    pub fn fresh_optimizer(&self) -> ModuleOptimizer {
+        optimizer(&self.config)
+    }
+
+    /// Continues from restored networks, optimiser state and step count. The target and a
+    /// directly set predictor are put back out of the autodiff graph, as [`SslTrainer::new`] does.
+    pub fn restore(&mut self, networks: Networks, optim: ModuleOptimizer, step: usize) {
+        let mut online = networks.online;
+        if let PredictorKind::DirectPred(c) = &self.config.predictor
+            && c.freq <= 1
+        {
+            online.predictor.linear = online.predictor.linear.take().map(|l| l.no_grad());
+        }
+        self.online = Some(online);
+        self.target = networks.target.map(|t| t.no_grad());
+        self.optim = optim;
+        self.step = step;
     }
 
     /// The online network (encoder, projector, predictor).

@@ -9,7 +9,7 @@ use ssl_dynamics::bench::run_bench;
 use ssl_dynamics::linear::claims::{SgdSettings, sgd_check};
 use ssl_dynamics::linear::{Mode, OdeParams, fixed_points, integrate};
 use ssl_dynamics::report::{ReproduceOptions, Scale, reproduce};
-use ssl_dynamics::train::{RunData, load_encoder, pretrain, probe_encoder, read_config};
+use ssl_dynamics::train::{RunData, load_encoder, pretrain_resumable, probe_encoder, read_config};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -54,7 +54,8 @@ enum Command {
         #[arg(long, default_value_t = 15000)]
         steps: usize,
     },
-    /// Pre-train with a JSON config (see crates/ssl-dynamics/configs/).
+    /// Pre-train with a JSON config (see crates/ssl-dynamics/configs/); checkpoints after every
+    /// epoch into the run directory, `--resume` continues from the latest one.
     Train {
         #[arg(long)]
         config: PathBuf,
@@ -168,7 +169,7 @@ fn main() -> Result<()> {
             let dir = RunDir::from_args(&run, "ssl-dynamics").context("creating the run directory")?;
             dir.write_config(&cfg).context("writing config.json")?;
             let loaded = RunData::load(&cfg, &data)?;
-            let (_, result) = pretrain(&cfg, &loaded, Some(&dir))?;
+            let (_, result) = pretrain_resumable(&cfg, &loaded, &dir, run.resume)?;
             println!(
                 "probe: final-epoch {:.2}%  (best epoch {:.2}%); encoder saved to {}",
                 100.0 * result.probe.final_acc,

@@ -1,5 +1,8 @@
 //! Pre-training loop: two augmented views per image, [`SslTrainer::train_step`], a kNN monitor
-//! and the collapse monitor every epoch, then a linear probe of the final encoder.
+//! and the collapse monitor every epoch, then a linear probe of the final encoder. With a run
+//! directory, a checkpoint (online and target networks, optimiser state, DirectPred estimate,
+//! logs so far) is written atomically after every epoch, and [`pretrain_resumable`] continues
+//! from the latest one.
 
 use crate::augment::Recipe;
 use crate::byol::{SslConfig, SslTrainer, StepStats};
@@ -11,7 +14,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use repro_core::data::dataset::epoch_batches;
 use repro_core::data::{DataArgs, DatasetName, ImageBatcher, ImageDataset, Split, load};
-use repro_core::train::{RunDir, progress_bar};
+use repro_core::train::{Checkpointer, RunDir, progress_bar};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -152,11 +155,78 @@ pub fn calibrate_batch_norm(
     encoder
 }
 
-/// Pre-trains with `cfg` on `data`, logging to `run` if given.
+/// The DirectPred estimate `F̂`, `μ̂` in a checkpoint (row-major `d × d` and `d`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EstimatorState {
+    pub dim: usize,
+    pub corr: Option<Vec<f64>>,
+    pub mean: Option<Vec<f64>>,
+    pub updates: usize,
+}
+
+impl EstimatorState {
+    fn of(est: &crate::directpred::CorrelationEstimator) -> Self {
+        let dim = est.corr.as_ref().map_or(0, |c| c.nrows());
+        Self {
+            dim,
+            corr: est.corr.as_ref().map(|c| c.transpose().iter().copied().collect()),
+            mean: est.mean.as_ref().map(|m| m.iter().copied().collect()),
+            updates: est.updates,
+        }
+    }
+
+    fn restore(&self, est: &mut crate::directpred::CorrelationEstimator) {
+        let d = self.dim;
+        est.corr = self
+            .corr
+            .as_ref()
+            .map(|c| nalgebra::DMatrix::from_row_slice(d, d, c));
+        est.mean = self
+            .mean
+            .as_ref()
+            .map(|m| nalgebra::DVector::from_column_slice(m));
+        est.updates = self.updates;
+    }
+}
+
+/// The loop state saved with every checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimiser steps completed.
+    pub step: usize,
+    pub logs: Vec<EpochLog>,
+    pub losses: Vec<f64>,
+    pub directpred: Option<EstimatorState>,
+}
+
+/// Pre-trains with `cfg` on `data`, logging to `run` (and checkpointing after every epoch) if given.
 pub fn pretrain(
     cfg: &PretrainConfig,
     data: &RunData,
     run: Option<&RunDir>,
+) -> Result<(SslTrainer, PretrainResult), SslError> {
+    train_loop(cfg, data, run, false)
+}
+
+/// [`pretrain`] into `run`; with `resume`, continues from the run's latest checkpoint (networks,
+/// optimiser, DirectPred estimate, step count, logs) up to `cfg.epochs` epochs in all. Without a
+/// checkpoint it starts from scratch.
+pub fn pretrain_resumable(
+    cfg: &PretrainConfig,
+    data: &RunData,
+    run: &RunDir,
+    resume: bool,
+) -> Result<(SslTrainer, PretrainResult), SslError> {
+    train_loop(cfg, data, Some(run), resume)
+}
+
+fn train_loop(
+    cfg: &PretrainConfig,
+    data: &RunData,
+    run: Option<&RunDir>,
+    resume: bool,
 ) -> Result<(SslTrainer, PretrainResult), SslError> {
     let device = Device::flex().autodiff();
     repro_core::train::seed_everything(cfg.seed, &device);
@@ -164,7 +234,28 @@ pub fn pretrain(
     let batcher = ImageBatcher::unit();
     let mut logs = vec![];
     let mut losses = vec![];
-    for epoch in 0..cfg.epochs {
+    let mut start = 0;
+    let checkpointer = run.map(Checkpointer::new);
+    if let (true, Some(ck)) = (resume, &checkpointer) {
+        match ck.latest::<LoopState>()? {
+            Some(c) => {
+                let nets = ck.load_model(&c, trainer.fresh_networks())?;
+                let optim = ck.load_optimizer(&c, trainer.fresh_optimizer())?;
+                trainer.restore(nets, optim, c.state.step);
+                if let (Some(dp), Some(st)) = (trainer.directpred.as_mut(), &c.state.directpred) {
+                    st.restore(&mut dp.estimator);
+                }
+                start = c.state.epoch;
+                logs = c.state.logs;
+                losses = c.state.losses;
+                // A different stream for the remaining epochs' augmentations.
+                device.seed(cfg.seed.wrapping_add(1_000_003 * start as u64));
+                eprintln!("resuming after epoch {start} (step {})", trainer.step);
+            }
+            None => eprintln!("no checkpoint to resume from; starting from scratch"),
+        }
+    }
+    for epoch in start..cfg.epochs {
         let t0 = Instant::now();
         let batches = epoch_batches(data.pretrain.len(), cfg.batch, Some(cfg.seed), epoch, true);
         let bar = progress_bar(
@@ -208,10 +299,23 @@ pub fn pretrain(
             100.0 * log.knn_acc,
             log.seconds
         );
+        logs.push(log.clone());
+        if let Some(ck) = &checkpointer {
+            let state = LoopState {
+                epoch: epoch + 1,
+                step: trainer.step,
+                logs: logs.clone(),
+                losses: losses.clone(),
+                directpred: trainer
+                    .directpred
+                    .as_ref()
+                    .map(|dp| EstimatorState::of(&dp.estimator)),
+            };
+            ck.save(trainer.step, &trainer.networks(), Some(&trainer.optim), &state)?;
+        }
         if let Some(r) = run {
             r.log(&log).map_err(SslError::io(r.file("metrics.jsonl")))?;
         }
-        logs.push(log);
     }
     let probe = probe_encoder(&trainer.encoder(), data, cfg.recipe, cfg.probe);
     if let Some(r) = run {
