@@ -14,7 +14,7 @@
 //! | [`monitor`] | Sec. 6 | collapse monitor (std of ℓ2-normalised outputs) |
 //! | [`knn`] | — | kNN accuracy monitor |
 //! | [`probe`] | Sec. 6 | linear probe on frozen standardised features |
-//! | [`train`] | Sec. 6 | pre-training loop with monitors, configs, encoder save/load |
+//! | [`train`] | Sec. 6 | pre-training loop with monitors, per-epoch checkpoints and resume, configs, encoder save/load |
 //! | [`report`] | — | `reproduce`: figures and `ssl-dynamics.md` |
 //! | [`bench`] | — | the `byol-resnet18` speed benchmark on the real training step |
 //! | [`error`] | — | the library's error type |
