@@ -1,10 +1,10 @@
-//! The GPU path agrees with the CPU: the same small models on `wgpu` and `flex` give the same
-//! forward pass, gradients and optimiser step within tolerance. Built only with both features
-//! (`cargo test --release -p repro-core --features wgpu --test wgpu_parity`); CI runs it on
-//! Mesa's software Vulkan. Without an adapter the tests fail, unless
-//! `REPRO_SKIP_MISSING_GPU=1` asks to skip them.
+//! The other backends agree with `flex`: the same small models on `wgpu` (and `ndarray`)
+//! give the same forward pass, gradients and optimiser step within tolerance. Built only with
+//! those features (`cargo test --release -p repro-core --features wgpu,ndarray --test
+//! backend_parity`); CI runs the wgpu half on Mesa's software Vulkan. Without a GPU adapter
+//! the wgpu tests fail, unless `REPRO_SKIP_MISSING_GPU=1` asks to skip them.
 
-#![cfg(all(feature = "wgpu", feature = "flex"))]
+#![cfg(all(feature = "flex", any(feature = "wgpu", feature = "ndarray")))]
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -14,6 +14,7 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use repro_core::BackendKind;
 use repro_core::models::{ConvBlockConfig, ConvNetConfig};
 
+#[cfg(feature = "wgpu")]
 fn gpu() -> Option<Device> {
     match BackendKind::Wgpu.device() {
         Ok(d) => Some(d),
@@ -33,14 +34,20 @@ fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths");
     let scale = a.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= tol * scale, "{what}[{i}]: flex {x} vs wgpu {y} (scale {scale})");
+        assert!(
+            (x - y).abs() <= tol * scale,
+            "{what}[{i}]: flex {x} vs other backend {y} (scale {scale})"
+        );
     }
 }
 
 fn net() -> ConvNetConfig {
     ConvNetConfig::new(
         [3, 12, 12],
-        vec![ConvBlockConfig::new(8).with_pool(Some(2)), ConvBlockConfig::new(16).with_stride(2).with_batch_norm(true)],
+        vec![
+            ConvBlockConfig::new(8).with_pool(Some(2)),
+            ConvBlockConfig::new(16).with_stride(2).with_batch_norm(true),
+        ],
         vec![32, 10],
     )
 }
@@ -52,17 +59,24 @@ fn input(device: &Device) -> Tensor<4> {
     Tensor::from_data(x.into_data(), device)
 }
 
-#[test]
-fn conv_and_transposed_conv_agree() {
-    let Some(gpu) = gpu() else { return };
+fn conv_and_transposed_conv_agree_on(other: Device) {
+    let gpu = other;
     let cpu = Device::flex();
     cpu.seed(1);
     let x = Tensor::<4>::random([2, 3, 9, 9], Distribution::Normal(0.0, 1.0), &cpu);
     let w = Tensor::<4>::random([5, 3, 4, 4], Distribution::Normal(0.0, 0.3), &cpu);
     let run = |d: &Device| {
-        let (x, w) = (Tensor::<4>::from_data(x.to_data(), d), Tensor::<4>::from_data(w.to_data(), d));
+        let (x, w) = (
+            Tensor::<4>::from_data(x.to_data(), d),
+            Tensor::<4>::from_data(w.to_data(), d),
+        );
         let y = conv2d(x, w.clone(), None, ConvOptions::new([2, 2], [1, 1], [1, 1], 1));
-        let back = conv_transpose2d(y.clone(), w, None, ConvTransposeOptions::new([2, 2], [1, 1], [1, 1], [1, 1], 1));
+        let back = conv_transpose2d(
+            y.clone(),
+            w,
+            None,
+            ConvTransposeOptions::new([2, 2], [1, 1], [1, 1], [1, 1], 1),
+        );
         (values(y), values(back))
     };
     let (a, b) = (run(&cpu), run(&gpu));
@@ -70,9 +84,8 @@ fn conv_and_transposed_conv_agree() {
     assert_close(&a.1, &b.1, 1e-4, "conv_transpose2d");
 }
 
-#[test]
-fn forward_backward_and_adam_step_agree() {
-    let Some(gpu) = gpu() else { return };
+fn forward_backward_and_adam_step_agree_on(other: Device) {
+    let gpu = other;
     let cpu = Device::flex().autodiff();
     let gpu = gpu.autodiff();
     cpu.seed(3);
@@ -83,7 +96,10 @@ fn forward_backward_and_adam_step_agree() {
         let x = input(d).require_grad();
         let logits = model.forward(x.clone());
         let y = Tensor::<1, burn::tensor::Int>::from_data(targets.clone(), d);
-        let loss = burn::tensor::activation::log_softmax(logits.clone(), 1).gather(1, y.reshape([4, 1])).mean().neg();
+        let loss = burn::tensor::activation::log_softmax(logits.clone(), 1)
+            .gather(1, y.reshape([4, 1]))
+            .mean()
+            .neg();
         let grads = loss.backward();
         let gx = values(x.grad(&grads).unwrap());
         let gw = values(model.blocks[0].conv.weight.val().grad(&grads).unwrap());
@@ -98,4 +114,32 @@ fn forward_backward_and_adam_step_agree() {
     assert_close(&a.1, &b.1, 1e-3, "input gradient");
     assert_close(&a.2, &b.2, 1e-3, "weight gradient");
     assert_close(&a.3, &b.3, 1e-3, "forward after an Adam step");
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_conv_and_transposed_conv_agree_with_flex() {
+    if let Some(d) = gpu() {
+        conv_and_transposed_conv_agree_on(d);
+    }
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_forward_backward_and_adam_step_agree_with_flex() {
+    if let Some(d) = gpu() {
+        forward_backward_and_adam_step_agree_on(d);
+    }
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn ndarray_conv_and_transposed_conv_agree_with_flex() {
+    conv_and_transposed_conv_agree_on(BackendKind::Ndarray.device().unwrap());
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn ndarray_forward_backward_and_adam_step_agree_with_flex() {
+    forward_backward_and_adam_step_agree_on(BackendKind::Ndarray.device().unwrap());
 }
