@@ -9,12 +9,14 @@
 //! | [`models`] | MLP, layer-list conv net, ResNet-18 with the CIFAR stem |
 //! | [`train`] | seeding, metrics, run directories, checkpoints and resume, progress bars |
 //! | [`plot`] | line plots and heatmaps as PNG/SVG |
+//! | [`reproduce`] | the `reproduce --quick|--full --out` flags shared by the paper binaries |
 
 pub mod augment;
 pub mod backend;
 pub mod data;
 pub mod models;
 pub mod plot;
+pub mod reproduce;
 pub mod train;
 
 pub use backend::{BackendKind, DeviceArgs};

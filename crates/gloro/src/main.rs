@@ -86,14 +86,8 @@ enum Command {
     },
     /// Run the reproduction and write docs/results/gloro.md.
     Reproduce {
-        /// Minutes-scale run on the embedded MNIST subset.
-        #[arg(long, conflicts_with = "full")]
-        quick: bool,
-        /// The paper configurations (days on a CPU).
-        #[arg(long)]
-        full: bool,
-        #[arg(long, default_value = "docs/results")]
-        out: PathBuf,
+        #[command(flatten)]
+        args: repro_core::reproduce::ReproduceArgs,
         #[arg(long, default_value = "runs")]
         runs_dir: PathBuf,
         /// Test points attacked by the soundness check.
@@ -292,20 +286,15 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&result)?);
         }
         Command::Reproduce {
-            quick,
-            full,
-            out,
+            args,
             runs_dir,
             data,
             soundness_points,
         } => {
             let (_, device) = cli.device.device()?;
-            if !quick && !full {
-                eprintln!("neither --quick nor --full given: running --quick");
-            }
             let opts = gloro::reproduce::Options {
-                full,
-                out,
+                full: args.full,
+                out: args.out,
                 runs_dir,
                 data,
                 soundness_points,

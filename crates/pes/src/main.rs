@@ -73,14 +73,8 @@ enum Command {
     },
     /// Run the experiments and write `<out>/pes.md` and `<out>/pes/*.png`.
     Reproduce {
-        /// Toy problems at the settings, MNIST and variance scaled down (default).
-        #[arg(long, conflicts_with = "full")]
-        quick: bool,
-        /// The paper's settings everywhere.
-        #[arg(long)]
-        full: bool,
-        #[arg(long, default_value = "docs/results")]
-        out: PathBuf,
+        #[command(flatten)]
+        args: repro_core::reproduce::ReproduceArgs,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -167,12 +161,8 @@ fn main() -> Result<()> {
             report::plot_variance(&curves, &out)?;
             save_json(&out, "variance.json", &curves)?;
         }
-        Command::Reproduce {
-            quick: _,
-            full,
-            out,
-            data,
-        } => {
+        Command::Reproduce { args, data } => {
+            let (full, out) = (args.full, args.out);
             let scale = if full { Scale::Full } else { Scale::Quick };
             let ctx = Context {
                 device: device.clone(),

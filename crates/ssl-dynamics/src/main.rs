@@ -77,12 +77,8 @@ enum Command {
     },
     /// Run the claims and CPU training, write DIR/ssl-dynamics.md and figures.
     Reproduce {
-        #[arg(long, conflicts_with = "full")]
-        quick: bool,
-        #[arg(long)]
-        full: bool,
-        #[arg(long, default_value = "docs/results")]
-        out: PathBuf,
+        #[command(flatten)]
+        args: repro_core::reproduce::ReproduceArgs,
         /// Only the theory (seconds).
         #[arg(long)]
         skip_training: bool,
@@ -195,15 +191,13 @@ fn main() -> Result<()> {
             );
         }
         Command::Reproduce {
-            quick: _,
-            full,
-            out,
+            args,
             skip_training,
             data,
         } => {
             let opts = ReproduceOptions {
-                scale: if full { Scale::Full } else { Scale::Quick },
-                out,
+                scale: if args.full { Scale::Full } else { Scale::Quick },
+                out: args.out,
                 skip_training,
                 data,
             };
