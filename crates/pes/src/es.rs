@@ -79,20 +79,16 @@ impl<P: UnrolledProblem> GradientEstimator<P> for TruncatedEs<P::State> {
     }
 
     fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            meta: serde_json::json!({ "clock": self.clock, "calls": self.calls }),
-            tensors: self.shared.as_ref().map(|s| s.to_data()).unwrap_or_default(),
-        }
+        Snapshot::new(
+            serde_json::json!({ "clock": self.clock, "calls": self.calls }),
+            self.shared.as_ref(),
+        )
     }
 
-    fn restore(&mut self, snapshot: Snapshot) -> Result<()> {
+    fn restore(&mut self, mut snapshot: Snapshot) -> Result<()> {
         self.clock = meta_field(&snapshot.meta, "clock")?;
         self.calls = meta_field(&snapshot.meta, "calls")?;
-        self.shared = if snapshot.tensors.is_empty() {
-            None
-        } else {
-            Some(P::State::from_data(snapshot.tensors, &self.device)?)
-        };
+        self.shared = snapshot.state(&self.device)?;
         Ok(())
     }
 }

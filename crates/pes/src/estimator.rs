@@ -6,7 +6,7 @@
 //! an estimate of `∇_θ` of the (smoothed) loss of those steps.
 
 use crate::error::{PesError, Result};
-use crate::problem::{UnrolledProblem, Window};
+use crate::problem::{ParticleState, UnrolledProblem, Window};
 use burn::tensor::{Device, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -184,6 +184,24 @@ pub struct Snapshot {
     pub meta: serde_json::Value,
     /// Inner states of the particles.
     pub tensors: Vec<TensorData>,
+}
+
+impl Snapshot {
+    /// A snapshot of `meta` and the (possibly not yet created) particle state.
+    pub fn new<S: ParticleState>(meta: serde_json::Value, state: Option<&S>) -> Self {
+        Self {
+            meta,
+            tensors: state.map(|s| s.to_data()).unwrap_or_default(),
+        }
+    }
+
+    /// The particle state saved by [`Snapshot::new`], rebuilt on `device`.
+    pub fn state<S: ParticleState>(&mut self, device: &Device) -> Result<Option<S>> {
+        if self.tensors.is_empty() {
+            return Ok(None);
+        }
+        S::from_data(std::mem::take(&mut self.tensors), device).map(Some)
+    }
 }
 
 /// A gradient estimator for the problem `P` (one per method; swappable through

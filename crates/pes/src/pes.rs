@@ -14,7 +14,7 @@ use crate::estimator::{
     Clock, Estimate, EstimatorConfig, GradientEstimator, Snapshot, accumulate_weighted, mean, meta_field,
 };
 use crate::noise::{antithetic, perturbed};
-use crate::problem::{ParticleState, UnrolledProblem, matrix, row_sums};
+use crate::problem::{UnrolledProblem, matrix, row_sums};
 use burn::tensor::Device;
 
 /// The PES estimator.
@@ -98,21 +98,17 @@ impl<P: UnrolledProblem> GradientEstimator<P> for Pes<P::State> {
     }
 
     fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            meta: serde_json::json!({ "clock": self.clock, "calls": self.calls, "xi": self.xi }),
-            tensors: self.states.as_ref().map(|s| s.to_data()).unwrap_or_default(),
-        }
+        Snapshot::new(
+            serde_json::json!({ "clock": self.clock, "calls": self.calls, "xi": self.xi }),
+            self.states.as_ref(),
+        )
     }
 
-    fn restore(&mut self, snapshot: Snapshot) -> Result<()> {
+    fn restore(&mut self, mut snapshot: Snapshot) -> Result<()> {
         self.clock = meta_field(&snapshot.meta, "clock")?;
         self.calls = meta_field(&snapshot.meta, "calls")?;
         self.xi = meta_field(&snapshot.meta, "xi")?;
-        self.states = if snapshot.tensors.is_empty() {
-            None
-        } else {
-            Some(P::State::from_data(snapshot.tensors, &self.device)?)
-        };
+        self.states = snapshot.state(&self.device)?;
         Ok(())
     }
 }

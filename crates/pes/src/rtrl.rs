@@ -152,20 +152,16 @@ impl<P: UnrolledProblem> GradientEstimator<P> for Rtrl<P::State> {
     }
 
     fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            meta: serde_json::json!({ "clock": self.clock, "jac": self.jac }),
-            tensors: self.state.as_ref().map(|s| s.to_data()).unwrap_or_default(),
-        }
+        Snapshot::new(
+            serde_json::json!({ "clock": self.clock, "jac": self.jac }),
+            self.state.as_ref(),
+        )
     }
 
-    fn restore(&mut self, snapshot: Snapshot) -> Result<()> {
+    fn restore(&mut self, mut snapshot: Snapshot) -> Result<()> {
         self.clock = meta_field(&snapshot.meta, "clock")?;
         self.jac = meta_field(&snapshot.meta, "jac")?;
-        self.state = if snapshot.tensors.is_empty() {
-            None
-        } else {
-            Some(P::State::from_data(snapshot.tensors, &self.device)?)
-        };
+        self.state = snapshot.state(&self.device)?;
         Ok(())
     }
 }
