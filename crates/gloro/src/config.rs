@@ -161,6 +161,7 @@ impl TrainConfig {
             DatasetName::Mnist | DatasetName::FashionMnist => ([1, 28, 28], 10),
             DatasetName::Cifar10 => ([3, 32, 32], 10),
             DatasetName::Stl10 => ([3, 96, 96], 10),
+            DatasetName::TinyImagenet => ([3, 64, 64], 200),
         }
     }
 

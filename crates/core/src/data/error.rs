@@ -24,6 +24,13 @@ pub enum DataError {
     /// The file's size or dimensions disagree with the format.
     #[error("{path}: {what}")]
     Malformed { path: PathBuf, what: String },
+    /// A text file has a bad line (1-based `line`).
+    #[error("{path}:{line}: {what}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        what: String,
+    },
     /// A label outside `0..classes`.
     #[error("{path}: label {label} at record {index} is outside 0..{classes}")]
     LabelOutOfRange {

@@ -8,13 +8,14 @@
 //! | `fashion-mnist` | `fashion-mnist/` with the same four names |
 //! | `cifar10` | `cifar10/cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin` |
 //! | `stl10` | `stl10/stl10_binary/{train,test,unlabeled}_X.bin`, `{train,test}_y.bin` |
+//! | `tiny-imagenet` | `tiny-imagenet/tiny-imagenet-200/{wnids.txt,train/<wnid>/images/*.JPEG,val/images/*.JPEG,val/val_annotations.txt}` (`Split::Test` reads the official val set) |
 //!
 //! MNIST has an embedded default: a real subset compiled into the binary (see
 //! `datasets/embedded/mnist/README.md`), used when the full set is absent, with a notice.
 
 use super::dataset::ImageDataset;
 use super::error::DataError;
-use super::{cifar, idx, stl10};
+use super::{cifar, idx, stl10, tiny_imagenet};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the datasets root.
@@ -33,6 +34,8 @@ pub enum DatasetName {
     FashionMnist,
     Cifar10,
     Stl10,
+    /// Tiny-ImageNet (200 classes, 64×64); its test split is the official val set.
+    TinyImagenet,
 }
 
 impl DatasetName {
@@ -43,6 +46,7 @@ impl DatasetName {
             DatasetName::FashionMnist => "fashion-mnist",
             DatasetName::Cifar10 => "cifar10",
             DatasetName::Stl10 => "stl10",
+            DatasetName::TinyImagenet => "tiny-imagenet",
         }
     }
 
@@ -177,6 +181,28 @@ pub fn load(name: DatasetName, split: Split, args: &DataArgs) -> Result<Loaded, 
                 embedded_subset: false,
             })
         }
+        DatasetName::TinyImagenet => {
+            let top = dir.join(tiny_imagenet::TOP_DIR);
+            if !top.is_dir() {
+                return Err(missing(top));
+            }
+            let train = match split {
+                Split::Train => true,
+                Split::Test => false,
+                Split::Unlabeled => {
+                    return Err(DataError::Malformed {
+                        path: top,
+                        what:
+                            "this dataset has no unlabeled split (test/images has no labels and is not read)"
+                                .into(),
+                    });
+                }
+            };
+            Ok(Loaded {
+                dataset: tiny_imagenet::read_split(&top, train)?,
+                embedded_subset: false,
+            })
+        }
     }
 }
 
@@ -249,6 +275,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cargo xtask fetch fashion-mnist"), "{err}");
+        let err = load(DatasetName::TinyImagenet, Split::Test, &args)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cargo xtask fetch tiny-imagenet --dir")
+                && err.contains(
+                    &dir.path()
+                        .join("tiny-imagenet/tiny-imagenet-200")
+                        .display()
+                        .to_string()
+                ),
+            "{err}"
+        );
         // MNIST falls back to the embedded subset instead.
         let loaded = load(DatasetName::Mnist, Split::Test, &args).unwrap();
         assert!(loaded.embedded_subset);
@@ -272,6 +311,27 @@ mod tests {
         let loaded = load(DatasetName::FashionMnist, Split::Test, &args).unwrap();
         assert_eq!(loaded.dataset.labels(), &[3, 4]);
         assert!(!loaded.embedded_subset);
+    }
+
+    #[test]
+    fn tiny_imagenet_loads_through_the_rule_and_names_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_imagenet::tests::fake_tree(&dir.path().join("tiny-imagenet"));
+        let args = DataArgs {
+            data_dir: Some(dir.path().into()),
+            subset: false,
+        };
+        let train = load(DatasetName::TinyImagenet, Split::Train, &args).unwrap();
+        assert_eq!((train.dataset.len(), train.dataset.shape), (6, [3, 64, 64]));
+        let test = load(DatasetName::TinyImagenet, Split::Test, &args).unwrap();
+        assert_eq!(test.dataset.labels(), &[2, 0, 1, 2]);
+        assert!(load(DatasetName::TinyImagenet, Split::Unlabeled, &args).is_err());
+        let name: DatasetName = serde_json::from_str("\"tiny-imagenet\"").unwrap();
+        assert_eq!(name, DatasetName::TinyImagenet);
+        assert_eq!(
+            <DatasetName as clap::ValueEnum>::from_str("tiny-imagenet", false),
+            Ok(DatasetName::TinyImagenet)
+        );
     }
 
     /// Reads the real MNIST beside the repository when present and checks it end to end.

@@ -3,6 +3,7 @@
 //! - [`idx`]: MNIST / Fashion-MNIST IDX files (gzip or raw).
 //! - [`cifar`]: the CIFAR-10 binary format.
 //! - [`stl10`]: the STL-10 binary format.
+//! - [`tiny_imagenet`]: Tiny-ImageNet's folders of JPEGs (`tiny-imagenet-200/`).
 //! - [`dataset`]: [`ImageDataset`], seeded shuffling and train/validation splits.
 //! - [`batch`]: turning indices into normalised `[B, C, H, W]` tensors ([`ImageBatcher`]).
 //! - [`locate`]: the one rule for finding data (`--data-dir`, `$REPRO_DATA_DIR`, `datasets/`)
@@ -15,6 +16,7 @@ mod error;
 pub mod idx;
 pub mod locate;
 pub mod stl10;
+pub mod tiny_imagenet;
 
 pub use batch::{ImageBatch, ImageBatcher, Normalization};
 pub use dataset::{ImageDataset, ImageItem};
