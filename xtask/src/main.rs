@@ -78,10 +78,11 @@ struct FetchArgs {
     mirrors: Vec<String>,
     /// Import from a local directory (looked up as DIR/ and DIR/<dataset>/) instead of
     /// downloading; files go through the same verification. Raw (decompressed) IDX files
-    /// are accepted and stored gzip-compressed.
+    /// are accepted and stored gzip-compressed. For archive datasets an already extracted
+    /// folder (e.g. tiny-imagenet-200/, or DIR itself) is accepted when the archive is absent.
     #[arg(long, value_name = "LOCAL_DIR")]
     from: Option<PathBuf>,
-    /// Keep .tar.gz archives after extracting them.
+    /// Keep .tar.gz and .zip archives after extracting them.
     #[arg(long)]
     keep_archives: bool,
 }
@@ -92,6 +93,7 @@ enum DatasetArg {
     FashionMnist,
     Cifar10,
     Stl10,
+    TinyImagenet,
     All,
 }
 
@@ -102,6 +104,7 @@ impl DatasetArg {
             DatasetArg::FashionMnist => vec![Dataset::FashionMnist],
             DatasetArg::Cifar10 => vec![Dataset::Cifar10],
             DatasetArg::Stl10 => vec![Dataset::Stl10],
+            DatasetArg::TinyImagenet => vec![Dataset::TinyImagenet],
             DatasetArg::All => Dataset::ALL.to_vec(),
         }
     }

@@ -825,3 +825,311 @@ fn debian_fashion_mnist_imports_and_verifies() {
     assert_eq!(report.files.len(), 4);
     assert!(report.files.iter().all(|f| f.verified == Verified::Gzip));
 }
+
+// ---------------------------------------------------------------------------------------
+// Tiny-ImageNet: the real catalogue entry, a `.zip`, served or imported.
+
+/// Files of a miniature `tiny-imagenet-200.zip` (names under `tiny-imagenet-200/`).
+fn tiny_files() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("wnids.txt", b"n01443537\nn01629819\n".to_vec()),
+        (
+            "words.txt",
+            b"n01443537\tgoldfish\nn01629819\tsalamander\n".to_vec(),
+        ),
+        ("train/n01443537/images/n01443537_0.JPEG", synthetic(20, 3_000)),
+        (
+            "train/n01443537/n01443537_boxes.txt",
+            b"n01443537_0.JPEG\t0\t0\t63\t63\n".to_vec(),
+        ),
+        ("train/n01629819/images/n01629819_0.JPEG", synthetic(21, 2_000)),
+        ("val/images/val_0.JPEG", synthetic(22, 2_500)),
+        (
+            "val/val_annotations.txt",
+            b"val_0.JPEG\tn01629819\t0\t0\t63\t63\n".to_vec(),
+        ),
+        ("test/images/test_0.JPEG", synthetic(23, 1_000)),
+    ]
+}
+
+/// A zip of `files` under `top/`, with directory entries as `zip -r` writes them; text
+/// files stored, the rest deflated.
+fn zip_archive(top: &str, files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    use zip::write::FileOptions;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut dirs = std::collections::BTreeSet::new();
+    for (name, data) in files {
+        let path = format!("{top}/{name}");
+        let mut prefix = String::new();
+        for part in path.split('/').take(path.split('/').count() - 1) {
+            prefix.push_str(part);
+            prefix.push('/');
+            if dirs.insert(prefix.clone()) {
+                writer
+                    .add_directory(prefix.clone(), FileOptions::default())
+                    .unwrap();
+            }
+        }
+        let method = if name.ends_with(".txt") {
+            zip::CompressionMethod::Stored
+        } else {
+            zip::CompressionMethod::Deflated
+        };
+        writer
+            .start_file(path, FileOptions::default().compression_method(method))
+            .unwrap();
+        writer.write_all(data).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+/// The catalogue's Tiny-ImageNet entry pointed at `mirror`, with `md5` for the test's zip.
+fn tiny_spec(mirror: String, md5: String) -> DatasetSpec {
+    let mut spec = fetch::sources::tiny_imagenet();
+    spec.mirrors = vec![mirror];
+    spec.files[0].checksum = Checksum::Md5(md5);
+    spec
+}
+
+fn assert_tiny_tree(top: &Path) {
+    for (name, data) in tiny_files() {
+        assert_eq!(std::fs::read(top.join(name)).unwrap(), data, "{name}");
+    }
+}
+
+#[test]
+fn tiny_imagenet_zip_is_md5_checked_then_unzipped_into_place() {
+    let spec = fetch::sources::tiny_imagenet();
+    assert_eq!(spec.name, "tiny-imagenet");
+    assert_eq!(spec.mirrors, ["http://cs231n.stanford.edu/"]);
+    assert_eq!(
+        spec.files,
+        [RemoteFile::new(
+            "tiny-imagenet-200.zip",
+            Checksum::Md5("90528d7ca1a48142e341f4ef8d21d0de".to_owned())
+        )]
+    );
+
+    let archive = zip_archive("tiny-imagenet-200", &tiny_files());
+    let server = Server::start(
+        vec![(
+            "/tiny/tiny-imagenet-200.zip",
+            Behavior::Serve {
+                body: archive.clone(),
+                ranges: true,
+            },
+        )],
+        2,
+    );
+    let spec = tiny_spec(server.url("/tiny/"), md5(&archive));
+    let root = tempdir();
+    let report = fetch::fetch(&spec, &options(root.path())).unwrap();
+    let dir = root.path().join("tiny-imagenet");
+    assert_eq!(report.files.len(), 2);
+    assert_eq!(
+        report.files[0].outcome,
+        FileOutcome::Downloaded {
+            url: server.url("/tiny/tiny-imagenet-200.zip"),
+            resumed_from: 0
+        }
+    );
+    assert_eq!(report.files[0].verified, Verified::Md5);
+    assert_eq!(
+        report.files[1].outcome,
+        FileOutcome::Extracted {
+            archive: "tiny-imagenet-200.zip".to_owned()
+        }
+    );
+    assert_eq!(report.files[1].path, dir.join("tiny-imagenet-200"));
+    assert_tiny_tree(&dir.join("tiny-imagenet-200"));
+    assert!(
+        !dir.join("tiny-imagenet-200.zip").exists(),
+        "archive removed by default"
+    );
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+
+    // Already in place: nothing is requested again.
+    let again = fetch::fetch(&spec, &options(root.path())).unwrap();
+    assert_eq!(again.files[0].outcome, FileOutcome::AlreadyPresent);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn tiny_imagenet_cut_download_resumes_and_keep_archives_keeps_the_zip() {
+    let archive = zip_archive("tiny-imagenet-200", &tiny_files());
+    let root = tempdir();
+    let dir = root.path().join("tiny-imagenet");
+    let cutting = Server::start(
+        vec![(
+            "/tiny-imagenet-200.zip",
+            Behavior::Cut {
+                body: archive.clone(),
+                after: archive.len() / 2,
+            },
+        )],
+        1,
+    );
+    let mut opts = options(root.path());
+    opts.keep_archives = true;
+    let err = fetch::fetch(&tiny_spec(cutting.url("/"), md5(&archive)), &opts).unwrap_err();
+    assert!(err.to_string().contains("truncated body"), "{err}");
+    assert!(dir.join("tiny-imagenet-200.zip.part").is_file());
+    assert!(!dir.join("tiny-imagenet-200").exists());
+
+    let resuming = Server::start(
+        vec![(
+            "/tiny-imagenet-200.zip",
+            Behavior::Serve {
+                body: archive.clone(),
+                ranges: true,
+            },
+        )],
+        1,
+    );
+    let report = fetch::fetch(&tiny_spec(resuming.url("/"), md5(&archive)), &opts).unwrap();
+    assert!(matches!(
+        report.files[0].outcome,
+        FileOutcome::Downloaded { resumed_from, .. } if resumed_from > 0
+    ));
+    assert_tiny_tree(&dir.join("tiny-imagenet-200"));
+    assert_eq!(std::fs::read(dir.join("tiny-imagenet-200.zip")).unwrap(), archive);
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn tiny_imagenet_wrong_md5_leaves_nothing_in_place() {
+    let archive = zip_archive("tiny-imagenet-200", &tiny_files());
+    let server = Server::start(
+        vec![(
+            "/tiny-imagenet-200.zip",
+            Behavior::Serve {
+                body: archive.clone(),
+                ranges: true,
+            },
+        )],
+        1,
+    );
+    // The catalogue's own MD5, which this small zip cannot match.
+    let mut spec = fetch::sources::tiny_imagenet();
+    spec.mirrors = vec![server.url("/")];
+    let root = tempdir();
+    let message = fetch::fetch(&spec, &options(root.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(&format!(
+            "tiny-imagenet-200.zip: MD5 is {}, expected 90528d7ca1a48142e341f4ef8d21d0de",
+            md5(&archive)
+        )),
+        "{message}"
+    );
+    let dir = root.path().join("tiny-imagenet");
+    assert!(!dir.join("tiny-imagenet-200.zip").exists());
+    assert!(!dir.join("tiny-imagenet-200").exists());
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn tiny_imagenet_zip_missing_expected_files_or_escaping_is_rejected() {
+    let root = tempdir();
+    let dir = root.path().join("tiny-imagenet");
+    let mut files = tiny_files();
+    files.retain(|(name, _)| *name != "wnids.txt");
+    let escaping = zip_archive("tiny-imagenet-200", &[("../../evil.txt", b"x".to_vec())]);
+    for (archive, expected) in [
+        (
+            zip_archive("tiny-imagenet-200", &files),
+            format!(
+                "{}: missing after extraction",
+                Path::new("tiny-imagenet-200").join("wnids.txt").display()
+            ),
+        ),
+        (escaping, "would be written outside".to_owned()),
+    ] {
+        let server = Server::start(
+            vec![(
+                "/tiny-imagenet-200.zip",
+                Behavior::Serve {
+                    body: archive.clone(),
+                    ranges: true,
+                },
+            )],
+            1,
+        );
+        let message = fetch::fetch(&tiny_spec(server.url("/"), md5(&archive)), &options(root.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(&expected), "{message}");
+        assert!(!dir.join("tiny-imagenet-200").exists());
+        assert!(!root.path().join("evil.txt").exists() && !dir.join("evil.txt").exists());
+        assert_eq!(leftovers(&dir), Vec::<String>::new());
+        // The MD5 vouched for the archive; it stays for another try (or inspection).
+        std::fs::remove_file(dir.join("tiny-imagenet-200.zip")).unwrap();
+    }
+}
+
+#[test]
+fn tiny_imagenet_imports_the_zip_or_an_extracted_folder() {
+    let archive = zip_archive("tiny-imagenet-200", &tiny_files());
+    let spec = tiny_spec("http://127.0.0.1:9/unused/".to_owned(), md5(&archive));
+
+    // The zip, found in <from>/.
+    let src = tempdir();
+    std::fs::write(src.path().join("tiny-imagenet-200.zip"), &archive).unwrap();
+    let root = tempdir();
+    let mut opts = options(root.path());
+    opts.from = Some(src.path().to_owned());
+    let report = fetch::fetch(&spec, &opts).unwrap();
+    assert_eq!(report.files[0].verified, Verified::Md5);
+    assert_eq!(
+        report.files[0].outcome,
+        FileOutcome::Imported {
+            source: src.path().join("tiny-imagenet-200.zip"),
+            compressed: false
+        }
+    );
+    let dir = root.path().join("tiny-imagenet");
+    assert_tiny_tree(&dir.join("tiny-imagenet-200"));
+    assert!(
+        src.path().join("tiny-imagenet-200.zip").is_file(),
+        "the source is left alone"
+    );
+
+    // An extracted folder: as <from>/tiny-imagenet-200, and as <from> itself.
+    let extracted = root.path().join("tiny-imagenet");
+    for from in [extracted.clone(), extracted.join("tiny-imagenet-200")] {
+        let root2 = tempdir();
+        let mut opts = options(root2.path());
+        opts.from = Some(from.clone());
+        let report = fetch::fetch(&spec, &opts).unwrap();
+        assert_eq!(report.files.len(), 1);
+        assert_eq!(
+            report.files[0].outcome,
+            FileOutcome::Imported {
+                source: extracted.join("tiny-imagenet-200"),
+                compressed: false
+            }
+        );
+        assert!(report.notes[0].contains("extracted folder"), "{:?}", report.notes);
+        let dir2 = root2.path().join("tiny-imagenet");
+        assert_tiny_tree(&dir2.join("tiny-imagenet-200"));
+        assert_eq!(leftovers(&dir2), Vec::<String>::new());
+    }
+
+    // A folder without the expected files is not taken; the error lists every place tried.
+    let empty = tempdir();
+    std::fs::create_dir_all(empty.path().join("tiny-imagenet-200/train")).unwrap();
+    let root3 = tempdir();
+    let mut opts = options(root3.path());
+    opts.from = Some(empty.path().to_owned());
+    let message = fetch::fetch(&spec, &opts).unwrap_err().to_string();
+    assert!(
+        message.starts_with("tiny-imagenet-200.zip: not found locally"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&empty.path().join("tiny-imagenet-200").display().to_string()),
+        "{message}"
+    );
+    assert!(!root3.path().join("tiny-imagenet/tiny-imagenet-200").exists());
+}

@@ -13,9 +13,14 @@
 //! Gzip files verified by the SHA-256 of their decompressed content are always stored
 //! gzip-compressed: a file that arrives uncompressed (a raw IDX file given to `--from`, or a
 //! server that applied `Content-Encoding` anyway) is verified as is, then compressed to
-//! `<name>` (`.gz`). Archives (CIFAR-10, STL-10) are unpacked into a temporary directory
-//! inside the dataset directory, the expected files are checked, and the top-level
-//! directory is renamed into place.
+//! `<name>` (`.gz`). Archives (CIFAR-10 and STL-10 `.tar.gz`, Tiny-ImageNet `.zip`) are
+//! unpacked into a temporary directory inside the dataset directory, the expected files are
+//! checked, and the top-level directory is renamed into place.
+//!
+//! With `--from`, an archive dataset may also be imported as an already extracted top-level
+//! directory (e.g. `tiny-imagenet-200/`) when the archive itself is not there: it is copied
+//! through the same temporary directory and checked by the expected files (there is no
+//! archive checksum to verify then).
 
 pub mod download;
 pub mod sources;
@@ -31,7 +36,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 
 pub use download::AttemptError;
-pub use sources::{Checksum, Dataset, DatasetSpec, ExpectedFile, Extraction, RemoteFile};
+pub use sources::{ArchiveFormat, Checksum, Dataset, DatasetSpec, ExpectedFile, Extraction, RemoteFile};
 pub use verify::{Verified, VerifyError};
 
 /// Settings shared by every dataset of one `fetch` invocation.
@@ -42,9 +47,11 @@ pub struct FetchOptions {
     /// Base URLs replacing the catalogue's mirrors (empty: use the catalogue's).
     pub mirrors: Vec<String>,
     /// Import from this local directory instead of downloading. Files are looked up in
-    /// `<from>/` and then `<from>/<dataset name>/`.
+    /// `<from>/` and then `<from>/<dataset name>/`; for archive datasets an extracted
+    /// top-level directory is accepted too (`<from>/<top>`, `<from>/<dataset name>/<top>`, or
+    /// `<from>` itself).
     pub from: Option<PathBuf>,
-    /// Keep archives (`.tar.gz`) after a successful extraction.
+    /// Keep archives (`.tar.gz`, `.zip`) after a successful extraction.
     pub keep_archives: bool,
     /// Draw progress bars (they are hidden anyway when stderr is not a terminal).
     pub progress: bool,
@@ -186,6 +193,40 @@ pub fn fetch(spec: &DatasetSpec, opts: &FetchOptions) -> Result<FetchReport, Fet
                 outcome: FileOutcome::AlreadyPresent,
                 verified: Verified::Unchecked,
             });
+            return Ok(report);
+        }
+    }
+
+    if let (Some(from), Some(ex)) = (&opts.from, &spec.extraction)
+        && let Some(archive) = spec.files.iter().find(|f| f.name == ex.archive)
+        && !dir.join(&archive.name).is_file()
+    {
+        let archives = local_candidates(spec, archive, from);
+        if !archives.iter().any(|p| p.is_file()) {
+            let folders = folder_candidates(spec, ex, from);
+            // A folder holding the dataset directory itself would be copied into itself.
+            let inside = |f: &Path| match (dir.canonicalize(), f.canonicalize()) {
+                (Ok(d), Ok(f)) => d.starts_with(f),
+                _ => false,
+            };
+            let Some(folder) = folders
+                .iter()
+                .find(|f| f.is_dir() && !inside(f) && verify::check_expected(f, &ex.expected).is_ok())
+            else {
+                return Err(FetchError::NotFoundLocally {
+                    file: archive.name.clone(),
+                    tried: archives.into_iter().chain(folders).collect(),
+                });
+            };
+            let note = format!(
+                "{}: imported as an extracted folder, checked by its expected files only \
+                 (the archive's {} cannot be verified)",
+                ex.top_dir,
+                archive.checksum.describe()
+            );
+            report.files.push(import_folder(&dir, ex, folder, opts)?);
+            opts.say(&note);
+            report.notes.push(note);
             return Ok(report);
         }
     }
@@ -468,6 +509,28 @@ fn attempt(
     }
 }
 
+/// Where `--from` looks for `file`: `<from>/` then `<from>/<dataset name>/`, each with the
+/// raw name of a `.gz` file as well.
+fn local_candidates(spec: &DatasetSpec, file: &RemoteFile, from: &Path) -> Vec<PathBuf> {
+    let mut tried = Vec::new();
+    for dir in [from.to_owned(), from.join(&spec.name)] {
+        tried.push(dir.join(&file.name));
+        if let Some(raw) = raw_name(file) {
+            tried.push(dir.join(raw));
+        }
+    }
+    tried
+}
+
+/// Where `--from` looks for an already extracted top-level directory.
+fn folder_candidates(spec: &DatasetSpec, ex: &Extraction, from: &Path) -> Vec<PathBuf> {
+    vec![
+        from.join(&ex.top_dir),
+        from.join(&spec.name).join(&ex.top_dir),
+        from.to_owned(),
+    ]
+}
+
 fn import(
     spec: &DatasetSpec,
     file: &RemoteFile,
@@ -476,13 +539,7 @@ fn import(
     final_path: &Path,
     opts: &FetchOptions,
 ) -> Result<(FileOutcome, Verified), FetchError> {
-    let mut tried = Vec::new();
-    for dir in [from.to_owned(), from.join(&spec.name)] {
-        tried.push(dir.join(&file.name));
-        if let Some(raw) = raw_name(file) {
-            tried.push(dir.join(raw));
-        }
-    }
+    let tried = local_candidates(spec, file, from);
     let Some(source) = tried.iter().find(|p| p.is_file()).cloned() else {
         return Err(FetchError::NotFoundLocally {
             file: file.name.clone(),
@@ -528,6 +585,68 @@ fn describe_verified(verified: Verified, checksum: &Checksum) -> String {
     }
 }
 
+/// Fill a fresh temporary directory inside `dir` with `fill`, check the expected files of
+/// `<tmp>/<top_dir>`, and rename that directory to `<dir>/<top_dir>`. The temporary
+/// directory is removed whatever happens; nothing appears at the target unless it passed.
+fn place_extracted(
+    dir: &Path,
+    ex: &Extraction,
+    checked: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), FetchError>,
+) -> Result<PathBuf, FetchError> {
+    let tmp = dir.join(".extract.tmp");
+    let target = dir.join(&ex.top_dir);
+    let result = (|| {
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(io_error(&tmp))?;
+        }
+        fs::create_dir_all(&tmp).map_err(io_error(&tmp))?;
+        fill(&tmp)?;
+        let extracted = tmp.join(&ex.top_dir);
+        verify::check_expected(&extracted, &ex.expected).map_err(|source| FetchError::Extracted {
+            archive: checked.to_owned(),
+            source,
+        })?;
+        if target.exists() {
+            fs::remove_dir_all(&target).map_err(io_error(&target))?;
+        }
+        fs::rename(&extracted, &target).map_err(io_error(&target))
+    })();
+    let _ = fs::remove_dir_all(&tmp);
+    result.map(|()| target)
+}
+
+/// Unpack a `.zip` into `dest`. Entries are written as plain files and directories (no
+/// permissions from the archive); an entry whose path would leave `dest` is an error.
+fn unzip(archive: &Path, dest: &Path) -> io::Result<()> {
+    let mut zip = zip::ZipArchive::new(BufReader::new(File::open(archive)?))?;
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i)?;
+        let Some(relative) = entry.enclosed_name().map(Path::to_owned) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "entry {:?} would be written outside the archive's folder",
+                    entry.name()
+                ),
+            ));
+        };
+        let out = dest.join(relative);
+        if entry.is_dir() {
+            fs::create_dir_all(&out)?;
+            continue;
+        }
+        if let Some(parent) = out.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut writer = BufWriter::new(File::create(&out)?);
+        // The zip reader checks each entry's CRC-32 when it reaches the end of the entry.
+        io::copy(&mut entry, &mut writer)?;
+        writer.into_inner().map_err(|e| e.into_error())?;
+    }
+    Ok(())
+}
+
 /// Unpack the (verified) archive into a temporary directory inside `dir`, check the
 /// expected files, and rename the top-level directory into place.
 fn extract(
@@ -537,46 +656,37 @@ fn extract(
     opts: &FetchOptions,
 ) -> Result<FileReport, FetchError> {
     let archive = dir.join(&ex.archive);
-    let tmp = dir.join(".extract.tmp");
-    let target = dir.join(&ex.top_dir);
     opts.say(format_args!(
         "{}: extracting into {}",
         ex.archive,
-        target.display()
+        dir.join(&ex.top_dir).display()
     ));
 
-    let result = (|| {
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(io_error(&tmp))?;
-        }
-        fs::create_dir_all(&tmp).map_err(io_error(&tmp))?;
+    let result = place_extracted(dir, ex, &archive, |tmp| {
         let extract_error = |source| FetchError::Extract {
             archive: archive.clone(),
             source,
         };
-        let reader = BufReader::new(File::open(&archive).map_err(extract_error)?);
-        tar::Archive::new(GzDecoder::new(reader))
-            .unpack(&tmp)
-            .map_err(extract_error)?;
-        let extracted = tmp.join(&ex.top_dir);
-        verify::check_expected(&extracted, &ex.expected).map_err(|source| FetchError::Extracted {
-            archive: archive.clone(),
-            source,
-        })?;
-        if target.exists() {
-            fs::remove_dir_all(&target).map_err(io_error(&target))?;
+        match ex.format() {
+            ArchiveFormat::TarGz => {
+                let reader = BufReader::new(File::open(&archive).map_err(extract_error)?);
+                tar::Archive::new(GzDecoder::new(reader))
+                    .unpack(tmp)
+                    .map_err(extract_error)
+            }
+            ArchiveFormat::Zip => unzip(&archive, tmp).map_err(extract_error),
         }
-        fs::rename(&extracted, &target).map_err(io_error(&target))
-    })();
-    let _ = fs::remove_dir_all(&tmp);
-
-    if let Err(e) = result {
-        if archive_is_unchecked {
-            // Nothing but the extraction vouched for this archive: it is bad.
-            let _ = remove_if_exists(&archive);
+    });
+    let target = match result {
+        Ok(target) => target,
+        Err(e) => {
+            if archive_is_unchecked {
+                // Nothing but the extraction vouched for this archive: it is bad.
+                let _ = remove_if_exists(&archive);
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     if !opts.keep_archives {
         fs::remove_file(&archive).map_err(io_error(&archive))?;
     }
@@ -594,6 +704,45 @@ fn extract(
         path: target,
         outcome: FileOutcome::Extracted {
             archive: ex.archive.clone(),
+        },
+        verified: Verified::Unchecked,
+    })
+}
+
+/// Copy the files under `src` into `dst` (created), content only, following symbolic links.
+fn copy_tree(src: &Path, dst: &Path) -> Result<(), FetchError> {
+    fs::create_dir_all(dst).map_err(io_error(dst))?;
+    for entry in fs::read_dir(src).map_err(io_error(src))? {
+        let from = entry.map_err(io_error(src))?.path();
+        let to = dst.join(from.file_name().unwrap_or_default());
+        if fs::metadata(&from).map_err(io_error(&from))?.is_dir() {
+            copy_tree(&from, &to)?;
+        } else {
+            copy_file(&from, &to).map_err(io_error(&from))?;
+        }
+    }
+    Ok(())
+}
+
+/// Copy an already extracted top-level directory into place (see the module documentation).
+fn import_folder(
+    dir: &Path,
+    ex: &Extraction,
+    folder: &Path,
+    opts: &FetchOptions,
+) -> Result<FileReport, FetchError> {
+    opts.say(format_args!(
+        "{}: importing the extracted folder {}",
+        ex.top_dir,
+        folder.display()
+    ));
+    let target = place_extracted(dir, ex, folder, |tmp| copy_tree(folder, &tmp.join(&ex.top_dir)))?;
+    Ok(FileReport {
+        name: ex.top_dir.clone(),
+        path: target,
+        outcome: FileOutcome::Imported {
+            source: folder.to_owned(),
+            compressed: false,
         },
         verified: Verified::Unchecked,
     })

@@ -68,16 +68,37 @@ impl ExpectedFile {
     }
 }
 
+/// The kinds of archive [`Extraction`] unpacks, told apart by the archive's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// `.tar.gz` / `.tgz`.
+    TarGz,
+    /// `.zip` (stored or deflated entries).
+    Zip,
+}
+
 /// How a single-archive dataset is unpacked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extraction {
-    /// Name of the archive, which must be one of [`DatasetSpec::files`] (a `.tar.gz`).
+    /// Name of the archive, which must be one of [`DatasetSpec::files`]: a `.zip` or else a
+    /// `.tar.gz` (see [`Extraction::format`]).
     pub archive: String,
     /// The directory the archive unpacks into (its single top-level directory), e.g.
     /// `cifar-10-batches-bin`. It ends up at `<dataset dir>/<top_dir>`.
     pub top_dir: String,
     /// Files that must exist inside `top_dir` after extraction (with their sizes, when known).
     pub expected: Vec<ExpectedFile>,
+}
+
+impl Extraction {
+    /// `.zip` archives are unzipped; anything else is read as a gzip-compressed tar.
+    pub fn format(&self) -> ArchiveFormat {
+        if self.archive.to_ascii_lowercase().ends_with(".zip") {
+            ArchiveFormat::Zip
+        } else {
+            ArchiveFormat::TarGz
+        }
+    }
 }
 
 /// Everything needed to fetch one dataset.
@@ -99,14 +120,16 @@ pub enum Dataset {
     FashionMnist,
     Cifar10,
     Stl10,
+    TinyImagenet,
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 4] = [
+    pub const ALL: [Dataset; 5] = [
         Dataset::Mnist,
         Dataset::FashionMnist,
         Dataset::Cifar10,
         Dataset::Stl10,
+        Dataset::TinyImagenet,
     ];
 
     /// The name used on the command line and as the directory under `datasets/`.
@@ -116,6 +139,7 @@ impl Dataset {
             Dataset::FashionMnist => "fashion-mnist",
             Dataset::Cifar10 => "cifar10",
             Dataset::Stl10 => "stl10",
+            Dataset::TinyImagenet => "tiny-imagenet",
         }
     }
 
@@ -131,6 +155,7 @@ impl Dataset {
             Dataset::FashionMnist => fashion_mnist(),
             Dataset::Cifar10 => cifar10(),
             Dataset::Stl10 => stl10(),
+            Dataset::TinyImagenet => tiny_imagenet(),
         }
     }
 }
@@ -245,6 +270,29 @@ pub fn stl10() -> DatasetSpec {
     }
 }
 
+/// Tiny-ImageNet (CS231n, Stanford; 200 classes of 64×64 JPEGs), the official zip verified by
+/// the MD5 published with it. It unpacks into `tiny-imagenet-200/`; the reader
+/// (`repro_core::data::tiny_imagenet`) checks the images themselves.
+pub fn tiny_imagenet() -> DatasetSpec {
+    let archive = "tiny-imagenet-200.zip";
+    DatasetSpec {
+        name: "tiny-imagenet".to_owned(),
+        mirrors: vec!["http://cs231n.stanford.edu/".to_owned()],
+        files: vec![RemoteFile::new(
+            archive,
+            Checksum::Md5("90528d7ca1a48142e341f4ef8d21d0de".to_owned()),
+        )],
+        extraction: Some(Extraction {
+            archive: archive.to_owned(),
+            top_dir: "tiny-imagenet-200".to_owned(),
+            expected: ["wnids.txt", "words.txt", "val/val_annotations.txt"]
+                .into_iter()
+                .map(|name| ExpectedFile::new(name, None))
+                .collect(),
+        }),
+    }
+}
+
 /// `<base>/<file>`, with exactly one slash in between.
 pub fn file_url(base: &str, file: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), file)
@@ -279,5 +327,23 @@ mod tests {
                 assert!(spec.files.iter().any(|f| f.name == ex.archive));
             }
         }
+        assert_eq!(Dataset::from_name("tiny-imagenet"), Some(Dataset::TinyImagenet));
+    }
+
+    #[test]
+    fn archive_format_follows_the_name() {
+        let format = |archive: &str| {
+            Extraction {
+                archive: archive.to_owned(),
+                top_dir: "x".to_owned(),
+                expected: vec![],
+            }
+            .format()
+        };
+        assert_eq!(format("tiny-imagenet-200.zip"), ArchiveFormat::Zip);
+        assert_eq!(format("A.ZIP"), ArchiveFormat::Zip);
+        assert_eq!(format("cifar-10-binary.tar.gz"), ArchiveFormat::TarGz);
+        assert_eq!(tiny_imagenet().extraction.unwrap().format(), ArchiveFormat::Zip);
+        assert_eq!(cifar10().extraction.unwrap().format(), ArchiveFormat::TarGz);
     }
 }
