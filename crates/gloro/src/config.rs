@@ -186,15 +186,43 @@ mod tests {
 
     #[test]
     fn shipped_configs_parse_and_validate() {
-        let mut n = 0;
+        let mut names = Vec::new();
         for entry in std::fs::read_dir(configs_dir()).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "json") {
                 TrainConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
-                n += 1;
+                names.push(path.file_name().unwrap().to_string_lossy().into_owned());
             }
         }
-        assert!(n >= 4, "expected the paper configs, found {n}");
+        for paper in [
+            "mnist-0.3.json",
+            "mnist-1.58.json",
+            "cifar10-36.json",
+            "tiny-imagenet-36.json",
+        ] {
+            assert!(names.iter().any(|n| n == paper), "{paper} not among {names:?}");
+        }
+    }
+
+    /// The reference's Tiny-ImageNet GloRo-T run (`snapshot/code/scripts/train_tiny-imagenet_gloro_t.sh`
+    /// in klasleino/gloro's `snapshots/leino21_snapshot.zip`) on the library's 8C2F.
+    #[test]
+    fn tiny_imagenet_config_is_the_reference_recipe() {
+        let cfg = TrainConfig::load(&configs_dir().join("tiny-imagenet-36.json")).unwrap();
+        assert_eq!(cfg.dataset, DatasetName::TinyImagenet);
+        assert_eq!(cfg.architecture, Architecture::C8F2);
+        assert_eq!(cfg.input_shape(), ([3, 64, 64], 200));
+        assert!((cfg.eps - 36.0 / 255.0).abs() < 1e-12);
+        assert_eq!((cfg.train_eps, cfg.overshoot), (0.16, 1.0));
+        assert_eq!(cfg.eps_schedule, EpsSchedule::Fixed);
+        assert_eq!(cfg.loss, LossKind::TradesKl);
+        // np.linspace(0.5, 20, 500), one value per epoch
+        assert_eq!((cfg.lambda.at(0), cfg.lambda.at(499)), (0.5, 20.0));
+        assert!((cfg.lambda.at(1) - (0.5 + 19.5 / 499.0)).abs() < 1e-12);
+        assert_eq!((cfg.epochs, cfg.batch_size, cfg.power_iterations), (500, 256, 1));
+        assert_eq!(cfg.lr.at(249, 500), 2.5e-4);
+        assert!((cfg.lr.at(500, 500) - 5e-7).abs() < 1e-18);
+        assert!(cfg.augment);
     }
 
     #[test]
@@ -208,5 +236,35 @@ mod tests {
         std::fs::write(&p, good.replace("\"eps\": 0.3", "\"eps\": -1")).unwrap();
         let err = TrainConfig::load(&p).unwrap_err().to_string();
         assert!(err.contains("`eps`") && err.contains("positive"), "{err}");
+    }
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod model_tests {
+    use super::*;
+    use crate::margin::gloro_logits;
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    /// The Tiny-ImageNet configuration builds 8C2F for 3×64×64 inputs and 200 classes, and the
+    /// GloRo Net has 201 outputs (200 classes and ⊥).
+    #[test]
+    fn tiny_imagenet_config_builds_8c2f_with_201_outputs() {
+        let cfg = TrainConfig::load(&configs_dir().join("tiny-imagenet-36.json")).unwrap();
+        let device = Device::flex();
+        let net = cfg.network().init(&device);
+        let x = Tensor::<4>::random([2, 3, 64, 64], Distribution::Uniform(0.0, 1.0), &device);
+        assert_eq!(net.features(x.clone()).dims(), [2, 256]);
+        let y = net.forward(x);
+        assert_eq!(y.dims(), [2, 200]);
+        let k = net.lipschitz(cfg.power_iterations);
+        assert_eq!(
+            net.layer_bounds().len(),
+            9,
+            "8 convolutions and 1 hidden dense layer"
+        );
+        let out = gloro_logits(y, net.class_weights(), k, cfg.eps, cfg.margin);
+        assert_eq!(out.dims(), [2, 201]);
+        let values = out.into_data().try_to_vec::<f32>().unwrap();
+        assert!(values.iter().all(|v| v.is_finite()), "{values:?}");
     }
 }
