@@ -4,6 +4,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`backend`] | choosing the Burn device at run time (`--device flex|ndarray|wgpu`) |
+//! | [`fast_conv`] | conv2d for the flex backend as im2col + GEMM, forward and backward (a Burn extension) |
 //! | [`data`] | IDX / CIFAR-10 / STL-10 readers, in-memory datasets, batches, where data lives |
 //! | [`augment`] | batched, on-device augmentations (crop, resized crop, flip, jitter, grayscale, noise) |
 //! | [`models`] | MLP, layer-list conv net, ResNet-18 with the CIFAR stem |
@@ -14,6 +15,7 @@
 pub mod augment;
 pub mod backend;
 pub mod data;
+pub mod fast_conv;
 pub mod models;
 pub mod plot;
 pub mod reproduce;

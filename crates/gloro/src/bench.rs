@@ -29,6 +29,17 @@ pub struct BenchResult {
 /// The workloads this crate benchmarks.
 pub const WORKLOADS: [&str; 2] = ["gloro-2c2f", "gloro-6c2f"];
 
+fn workload_spec(workload: &str) -> Result<(Architecture, [usize; 3]), String> {
+    match workload {
+        "gloro-2c2f" => Ok((Architecture::C2F2, [1, 28, 28])),
+        "gloro-6c2f" => Ok((Architecture::C6F2, [3, 32, 32])),
+        other => Err(format!(
+            "unknown workload `{other}` (known: {})",
+            WORKLOADS.join(", ")
+        )),
+    }
+}
+
 /// Runs `warmup` then `steps` training steps of `workload`, `reps` times.
 pub fn run(
     workload: &str,
@@ -37,16 +48,7 @@ pub fn run(
     reps: usize,
     device: &Device,
 ) -> Result<BenchResult, String> {
-    let (arch, input) = match workload {
-        "gloro-2c2f" => (Architecture::C2F2, [1, 28, 28]),
-        "gloro-6c2f" => (Architecture::C6F2, [3, 32, 32]),
-        other => {
-            return Err(format!(
-                "unknown workload `{other}` (known: {})",
-                WORKLOADS.join(", ")
-            ));
-        }
-    };
+    let (arch, input) = workload_spec(workload)?;
     let ad = device.clone().autodiff();
     ad.seed(0);
     let batch = 256;
@@ -87,5 +89,74 @@ pub fn run(
         step_ms_samples: samples,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         device: format!("{device:?}"),
+    })
+}
+
+/// Mean milliseconds per step spent in each phase of [`crate::train::step`], measured by
+/// running the phases one after the other with a clock around each (the flex backend runs
+/// operations eagerly, so the clock sees their cost; on an asynchronous backend the figures
+/// would shift between phases).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseProfile {
+    pub workload: String,
+    pub steps: usize,
+    /// `(phase, ms per step)` in execution order.
+    pub phases: Vec<(String, f64)>,
+}
+
+/// Profiles `steps` training steps of `workload` phase by phase (after `warmup` steps).
+pub fn profile(workload: &str, steps: usize, warmup: usize, device: &Device) -> Result<PhaseProfile, String> {
+    use crate::loss::gloro_loss;
+    use crate::margin::gloro_logits;
+    use burn::optim::GradientsParams;
+    let (arch, input) = workload_spec(workload)?;
+    let ad = device.clone().autodiff();
+    ad.seed(0);
+    let batch = 256;
+    let mut model = arch
+        .config(input, 10)
+        .with_activation(Activation::MinMax)
+        .init(&ad);
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let x = Tensor::<4>::random([batch, input[0], input[1], input[2]], Distribution::Default, &ad);
+    let y = Tensor::<1, Int>::random([batch], Distribution::Uniform(0.0, 10.0), &ad);
+    let names = [
+        "forward",
+        "power iteration + K",
+        "margin + loss",
+        "backward",
+        "optimiser",
+    ];
+    let mut totals = [0.0f64; 5];
+    for s in 0..warmup + steps {
+        let mut t = Instant::now();
+        let mut lap = |i: usize, totals: &mut [f64; 5]| {
+            if s >= warmup {
+                totals[i] += t.elapsed().as_secs_f64() * 1e3;
+            }
+            t = Instant::now();
+        };
+        let logits = model.forward(x.clone());
+        lap(0, &mut totals);
+        let k = model.lipschitz(1);
+        let _ = k.clone().into_scalar::<f32>();
+        lap(1, &mut totals);
+        let ext = gloro_logits(logits, model.class_weights(), k, 0.3, MarginForm::Tight);
+        let loss = gloro_loss(LossKind::TradesKl, ext, y.clone(), 1.5);
+        let _ = loss.clone().into_scalar::<f32>();
+        lap(2, &mut totals);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        lap(3, &mut totals);
+        model = optim.step(1e-3, model, grads);
+        lap(4, &mut totals);
+    }
+    Ok(PhaseProfile {
+        workload: workload.into(),
+        steps,
+        phases: names
+            .iter()
+            .zip(totals)
+            .map(|(n, t)| (n.to_string(), t / steps as f64))
+            .collect(),
     })
 }

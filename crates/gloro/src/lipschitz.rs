@@ -16,7 +16,7 @@
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::module::conv_transpose2d;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
@@ -158,8 +158,11 @@ impl LipConv2d {
         }
     }
 
+    /// The convolution with bias, through [`repro_core::fast_conv::conv2d`] (same result as
+    /// `self.conv.forward`, faster on flex).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(x)
+        let bias = self.conv.bias.as_ref().map(|b| b.val());
+        repro_core::fast_conv::conv2d(x, self.weight(), bias, self.options())
     }
 
     fn options(&self) -> ConvOptions<2> {
@@ -183,7 +186,7 @@ impl LipConv2d {
 
     /// The linear map A (no bias) applied to `v`.
     pub fn apply(&self, v: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
-        conv2d(v, weight, None, self.options())
+        repro_core::fast_conv::conv2d(v, weight, None, self.options())
     }
 
     fn weight(&self) -> Tensor<4> {

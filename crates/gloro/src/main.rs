@@ -106,6 +106,10 @@ enum Command {
         warmup: usize,
         #[arg(long, default_value_t = 3)]
         reps: usize,
+        /// Print the time per phase of the step (forward, power iteration, loss, backward,
+        /// optimiser) instead of the throughput.
+        #[arg(long)]
+        profile: bool,
     },
 }
 
@@ -307,6 +311,7 @@ fn main() -> Result<()> {
             steps,
             warmup,
             reps,
+            profile,
         } => {
             let (_, device) = cli.device.device()?;
             let list: Vec<String> = if workloads.is_empty() {
@@ -315,6 +320,11 @@ fn main() -> Result<()> {
                 workloads
             };
             for w in list {
+                if profile {
+                    let p = bench::profile(&w, steps, warmup, &device).map_err(anyhow::Error::msg)?;
+                    println!("{}", serde_json::to_string(&p)?);
+                    continue;
+                }
                 let r = bench::run(&w, steps, warmup, reps, &device).map_err(anyhow::Error::msg)?;
                 println!("{}", serde_json::to_string(&r)?);
             }

@@ -1,0 +1,502 @@
+//! The conv2d kernels on plain `f32` slices: im2col (and its adjoint col2im) over chunks of
+//! images, each chunk one matrix product with the `gemm` crate, chunks spread over rayon's
+//! threads. Layouts are Burn's: `x` `[B, C, H, W]`, `w` `[O, C, kh, kw]`, `y` `[B, O, Ho, Wo]`,
+//! all contiguous row-major. Dilation 1 and one group only (the caller checks).
+
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// Shapes of one convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub batch: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl Geometry {
+    /// From `x` `[B, C, H, W]` and `w` `[O, C, kh, kw]`; `None` when the output would be empty.
+    pub fn new(x: [usize; 4], w: [usize; 4], stride: [usize; 2], padding: [usize; 2]) -> Option<Self> {
+        let [batch, c_in, h, wd] = x;
+        let [c_out, c_w, kh, kw] = w;
+        assert_eq!(
+            c_in, c_w,
+            "conv2d: input has {c_in} channels, weight expects {c_w}"
+        );
+        let out =
+            |size: usize, k: usize, s: usize, p: usize| (size + 2 * p).checked_sub(k).map(|d| d / s + 1);
+        let ho = out(h, kh, stride[0], padding[0])?;
+        let wo = out(wd, kw, stride[1], padding[1])?;
+        Some(Self {
+            batch,
+            c_in,
+            h,
+            w: wd,
+            c_out,
+            kh,
+            kw,
+            stride,
+            padding,
+            ho,
+            wo,
+        })
+    }
+
+    /// Rows of the im2col matrix: `C·kh·kw`.
+    pub fn k(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+
+    /// Output positions per image: `Ho·Wo`.
+    pub fn l(&self) -> usize {
+        self.ho * self.wo
+    }
+
+    fn image_in(&self) -> usize {
+        self.c_in * self.h * self.w
+    }
+
+    fn image_out(&self) -> usize {
+        self.c_out * self.l()
+    }
+
+    /// Images per chunk: enough columns (≥ 256) for an efficient product, few enough that
+    /// the column buffer stays near the cache (≤ 4 MiB) and every thread gets chunks.
+    fn chunk(&self) -> usize {
+        let threads = rayon::current_num_threads().max(1);
+        let by_width = 256usize.div_ceil(self.l().max(1));
+        let by_memory = ((1 << 20) / (self.k() * self.l()).max(1)).max(1);
+        let by_threads = self.batch.div_ceil(threads).max(1);
+        by_width.min(by_memory).min(by_threads).max(1)
+    }
+
+    /// Inner parallelism of the products: none when the chunks already occupy the threads.
+    fn inner(&self) -> Parallelism {
+        let threads = rayon::current_num_threads();
+        if self.batch.div_ceil(self.chunk()) >= threads || threads <= 1 {
+            Parallelism::None
+        } else {
+            Parallelism::Rayon(threads)
+        }
+    }
+}
+
+thread_local! {
+    static COL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static TMP: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with two scratch buffers of the given lengths (contents unspecified): this
+/// thread's cached buffers, or fresh ones if they are in use (a nested call from work stolen
+/// while an inner product waits).
+fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    COL.with(|col| {
+        TMP.with(|tmp| match (col.try_borrow_mut(), tmp.try_borrow_mut()) {
+            (Ok(mut col), Ok(mut tmp)) => {
+                if col.len() < a {
+                    col.resize(a, 0.0);
+                }
+                if tmp.len() < b {
+                    tmp.resize(b, 0.0);
+                }
+                f(&mut col[..a], &mut tmp[..b])
+            }
+            _ => f(&mut vec![0.0; a], &mut vec![0.0; b]),
+        })
+    })
+}
+
+/// The output columns `ow` whose input column `ow·s − p + j` lies inside `[0, w)`:
+/// `(first, end, first input column)`.
+fn valid_columns(g: &Geometry, j: usize) -> (usize, usize, usize) {
+    let (s, p) = (g.stride[1], g.padding[1]);
+    // ow·s + j ≥ p  and  ow·s + j − p < w
+    let first = p.saturating_sub(j).div_ceil(s);
+    let end = if g.w + p > j {
+        ((g.w + p - j - 1) / s + 1).min(g.wo)
+    } else {
+        0
+    };
+    let end = end.max(first);
+    (first, end, (first * s + j).saturating_sub(p))
+}
+
+/// `col[K][nb·L]` from `nb` consecutive images `x`: row `(c, i, j)`, column `(image, oh, ow)`
+/// holds `x[image, c, oh·s − p + i, ow·s − p + j]`, zero outside the image.
+fn im2col(g: &Geometry, x: &[f32], nb: usize, col: &mut [f32]) {
+    let (l, n, s) = (g.l(), nb * g.l(), g.stride[1]);
+    for c in 0..g.c_in {
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let (first, end, iw0) = valid_columns(g, j);
+                let row = &mut col[((c * g.kh + i) * g.kw + j) * n..][..n];
+                for b in 0..nb {
+                    let plane = &x[(b * g.c_in + c) * g.h * g.w..][..g.h * g.w];
+                    for oh in 0..g.ho {
+                        let out = &mut row[b * l + oh * g.wo..][..g.wo];
+                        let ih = (oh * g.stride[0] + i) as isize - g.padding[0] as isize;
+                        if ih < 0 || ih >= g.h as isize || first == end {
+                            out.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[ih as usize * g.w..][..g.w];
+                        out[..first].fill(0.0);
+                        out[end..].fill(0.0);
+                        if s == 1 {
+                            out[first..end].copy_from_slice(&src[iw0..iw0 + end - first]);
+                        } else {
+                            for (o, v) in out[first..end].iter_mut().zip(src[iw0..].iter().step_by(s)) {
+                                *o = *v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds every column entry back onto the pixel it came from.
+fn col2im_add(g: &Geometry, col: &[f32], nb: usize, x: &mut [f32]) {
+    let (l, n, s) = (g.l(), nb * g.l(), g.stride[1]);
+    for c in 0..g.c_in {
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let (first, end, iw0) = valid_columns(g, j);
+                if first == end {
+                    continue;
+                }
+                let row = &col[((c * g.kh + i) * g.kw + j) * n..][..n];
+                for b in 0..nb {
+                    let plane = &mut x[(b * g.c_in + c) * g.h * g.w..][..g.h * g.w];
+                    for oh in 0..g.ho {
+                        let ih = (oh * g.stride[0] + i) as isize - g.padding[0] as isize;
+                        if ih < 0 || ih >= g.h as isize {
+                            continue;
+                        }
+                        let dst = &mut plane[ih as usize * g.w..][..g.w];
+                        let src = &row[b * l + oh * g.wo..][first..end];
+                        if s == 1 {
+                            for (d, v) in dst[iw0..iw0 + src.len()].iter_mut().zip(src) {
+                                *d += v;
+                            }
+                        } else {
+                            for (d, v) in dst[iw0..].iter_mut().step_by(s).zip(src) {
+                                *d += v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `[O][nb·L]` from the `nb` images of `dy` `[nb, O, L]` (column `(image, position)`).
+fn gather_out(g: &Geometry, dy: &[f32], nb: usize, dst: &mut [f32]) {
+    let (l, n) = (g.l(), nb * g.l());
+    for o in 0..g.c_out {
+        for b in 0..nb {
+            dst[o * n + b * l..][..l].copy_from_slice(&dy[(b * g.c_out + o) * l..][..l]);
+        }
+    }
+}
+
+/// `dst := (accumulate ? dst : 0) + lhs·rhs` with explicit strides (row stride, column stride).
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: (&[f32], usize, usize),
+    rhs: (&[f32], usize, usize),
+    par: Parallelism,
+) {
+    debug_assert!(dst.len() >= (m - 1) * dst_rs + n);
+    // SAFETY: every index the product touches is inside the slices: `dst` is m×n with row
+    // stride `dst_rs`, `lhs` m×k and `rhs` k×n with the given strides (checked by callers'
+    // shapes; the slices come from buffers sized from the same geometry).
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.0.as_ptr(),
+            lhs.2 as isize,
+            lhs.1 as isize,
+            rhs.0.as_ptr(),
+            rhs.2 as isize,
+            rhs.1 as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// `y = conv2d(x, w)` without bias: `[B, O, Ho, Wo]`.
+pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    let (nb, k, l, o) = (g.chunk(), g.k(), g.l(), g.c_out);
+    let par = g.inner();
+    let mut y = vec![0.0f32; g.batch * g.image_out()];
+    y.par_chunks_mut(nb * g.image_out())
+        .zip(x.par_chunks(nb * g.image_in()))
+        .for_each(|(yc, xc)| {
+            let nb = xc.len() / g.image_in();
+            let n = nb * l;
+            with_scratch(k * n, if nb > 1 { o * n } else { 0 }, |col, tmp| {
+                im2col(g, xc, nb, col);
+                if nb == 1 {
+                    matmul(o, n, k, yc, n, false, (w, k, 1), (col, n, 1), par);
+                    return;
+                }
+                matmul(o, n, k, tmp, n, false, (w, k, 1), (col, n, 1), par);
+                for b in 0..nb {
+                    for oc in 0..o {
+                        yc[(b * o + oc) * l..][..l].copy_from_slice(&tmp[oc * n + b * l..][..l]);
+                    }
+                }
+            })
+        });
+    y
+}
+
+/// Gradient with respect to `x`: `[B, C, H, W]`.
+///
+/// With stride 1 this is itself a convolution, of `dy` with the kernel flipped in space and
+/// transposed in channels at padding `k − 1 − p`, run by [`forward`] (no scatter); otherwise
+/// the product with wᵀ is scattered back by col2im.
+pub fn backward_x(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    if g.stride == [1, 1] && g.padding[0] < g.kh && g.padding[1] < g.kw {
+        let flipped = flip_transpose(g, w);
+        let full = Geometry::new(
+            [g.batch, g.c_out, g.ho, g.wo],
+            [g.c_in, g.c_out, g.kh, g.kw],
+            [1, 1],
+            [g.kh - 1 - g.padding[0], g.kw - 1 - g.padding[1]],
+        )
+        .expect("the full convolution of a stride-1 output has the input's size");
+        debug_assert_eq!((full.ho, full.wo), (g.h, g.w));
+        return forward(&full, dy, &flipped);
+    }
+    let (nb, k, l, o) = (g.chunk(), g.k(), g.l(), g.c_out);
+    let par = g.inner();
+    let mut dx = vec![0.0f32; g.batch * g.image_in()];
+    dx.par_chunks_mut(nb * g.image_in())
+        .zip(dy.par_chunks(nb * g.image_out()))
+        .for_each(|(dxc, dyc)| {
+            let nb = dyc.len() / g.image_out();
+            let n = nb * l;
+            with_scratch(k * n, o * n, |dcol, packed| {
+                gather_out(g, dyc, nb, packed);
+                // dcol[K][n] = wᵀ[K][O] · packed[O][n]
+                matmul(k, n, o, dcol, n, false, (w, 1, k), (packed, n, 1), par);
+                col2im_add(g, dcol, nb, dxc);
+            })
+        });
+    dx
+}
+
+/// `w'[c, o, i, j] = w[o, c, kh − 1 − i, kw − 1 − j]`.
+fn flip_transpose(g: &Geometry, w: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0f32; w.len()];
+    for o in 0..g.c_out {
+        for c in 0..g.c_in {
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    out[((c * g.c_out + o) * g.kh + i) * g.kw + j] =
+                        w[((o * g.c_in + c) * g.kh + (g.kh - 1 - i)) * g.kw + (g.kw - 1 - j)];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Gradient with respect to `w`: `[O, C, kh, kw]`.
+///
+/// The chunks are summed in a fixed grouping ([`SUM_GROUPS`] partial sums, added in order), so
+/// the result does not depend on how rayon schedules the work: seeded runs repeat bit for bit.
+pub fn backward_w(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (nb, k, l, o) = (g.chunk(), g.k(), g.l(), g.c_out);
+    let par = g.inner();
+    let chunks = g.batch.div_ceil(nb);
+    let per_group = chunks.div_ceil(SUM_GROUPS.min(chunks));
+    let partial: Vec<Vec<f32>> = (0..chunks.div_ceil(per_group))
+        .into_par_iter()
+        .map(|group| {
+            let mut acc = vec![0.0f32; o * k];
+            for chunk in group * per_group..((group + 1) * per_group).min(chunks) {
+                let (b0, b1) = (chunk * nb, ((chunk + 1) * nb).min(g.batch));
+                let nb = b1 - b0;
+                let n = nb * l;
+                let xc = &x[b0 * g.image_in()..b1 * g.image_in()];
+                let dyc = &dy[b0 * g.image_out()..b1 * g.image_out()];
+                with_scratch(k * n, o * n, |col, packed| {
+                    im2col(g, xc, nb, col);
+                    gather_out(g, dyc, nb, packed);
+                    // acc[O][K] += packed[O][n] · colᵀ[n][K]
+                    matmul(o, k, n, &mut acc, k, true, (packed, n, 1), (col, 1, n), par);
+                });
+            }
+            acc
+        })
+        .collect();
+    let mut total = vec![0.0f32; o * k];
+    for p in &partial {
+        total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+    }
+    total
+}
+
+/// How many partial sums [`backward_w`] splits the batch into (independent of the thread
+/// count, so results agree across machines).
+pub const SUM_GROUPS: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct seven-loop convolution, the definition the kernels must agree with.
+    fn reference(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let mut y = vec![0.0f32; g.batch * g.c_out * g.l()];
+        for b in 0..g.batch {
+            for o in 0..g.c_out {
+                for oh in 0..g.ho {
+                    for ow in 0..g.wo {
+                        let mut s = 0.0f64;
+                        for c in 0..g.c_in {
+                            for i in 0..g.kh {
+                                for j in 0..g.kw {
+                                    let ih = (oh * g.stride[0] + i) as isize - g.padding[0] as isize;
+                                    let iw = (ow * g.stride[1] + j) as isize - g.padding[1] as isize;
+                                    if ih >= 0 && iw >= 0 && (ih as usize) < g.h && (iw as usize) < g.w {
+                                        let xv =
+                                            x[((b * g.c_in + c) * g.h + ih as usize) * g.w + iw as usize];
+                                        let wv = w[((o * g.c_in + c) * g.kh + i) * g.kw + j];
+                                        s += xv as f64 * wv as f64;
+                                    }
+                                }
+                            }
+                        }
+                        y[((b * g.c_out + o) * g.ho + oh) * g.wo + ow] = s as f32;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn dot(a: &[f32], b: &[f32]) -> f64 {
+        a.iter().zip(b).map(|(a, b)| *a as f64 * *b as f64).sum()
+    }
+
+    /// (x shape, weight shape, stride, padding)
+    type Case = ([usize; 4], [usize; 4], [usize; 2], [usize; 2]);
+    const CASES: [Case; 6] = [
+        ([3, 2, 7, 6], [4, 2, 3, 3], [1, 1], [1, 1]),
+        ([5, 1, 28, 28], [16, 1, 4, 4], [2, 2], [1, 1]),
+        ([4, 3, 9, 9], [2, 3, 4, 2], [2, 3], [1, 0]),
+        ([2, 4, 5, 5], [3, 4, 1, 1], [1, 1], [0, 0]),
+        ([7, 2, 8, 8], [6, 2, 3, 3], [3, 3], [2, 2]),
+        ([1, 3, 6, 5], [2, 3, 5, 5], [1, 1], [0, 2]),
+    ];
+
+    #[test]
+    fn forward_matches_the_definition() {
+        for (xs, ws, s, p) in CASES {
+            let g = Geometry::new(xs, ws, s, p).unwrap();
+            let x = noise(xs.iter().product(), 1);
+            let w = noise(ws.iter().product(), 2);
+            let (got, want) = (forward(&g, &x, &w), reference(&g, &x, &w));
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-4, "{xs:?} {ws:?} s{s:?} p{p:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// ⟨conv(x), dy⟩ = ⟨x, backward_x(dy)⟩ and, bilinear in w, = ⟨w, backward_w(x, dy)⟩.
+    #[test]
+    fn gradients_are_the_adjoints_of_the_forward() {
+        for (xs, ws, s, p) in CASES {
+            let g = Geometry::new(xs, ws, s, p).unwrap();
+            let x = noise(xs.iter().product(), 3);
+            let w = noise(ws.iter().product(), 4);
+            let dy = noise(g.batch * g.c_out * g.l(), 5);
+            let lhs = dot(&forward(&g, &x, &w), &dy);
+            let via_x = dot(&x, &backward_x(&g, &dy, &w));
+            let via_w = dot(&w, &backward_w(&g, &x, &dy));
+            let tol = 1e-4 * (1.0 + lhs.abs());
+            assert!((lhs - via_x).abs() < tol, "{xs:?} {ws:?}: {lhs} vs {via_x}");
+            assert!((lhs - via_w).abs() < tol, "{xs:?} {ws:?}: {lhs} vs {via_w}");
+        }
+    }
+
+    #[test]
+    fn weight_gradient_is_deterministic() {
+        let g = Geometry::new([64, 3, 9, 9], [4, 3, 3, 3], [1, 1], [1, 1]).unwrap();
+        let x = noise(64 * 3 * 81, 9);
+        let dy = noise(g.batch * g.c_out * g.l(), 10);
+        let first = backward_w(&g, &x, &dy);
+        for _ in 0..20 {
+            assert_eq!(backward_w(&g, &x, &dy), first);
+        }
+    }
+
+    #[test]
+    fn weight_gradient_matches_finite_differences_of_the_definition() {
+        let (xs, ws, s, p) = CASES[2];
+        let g = Geometry::new(xs, ws, s, p).unwrap();
+        let x = noise(xs.iter().product(), 6);
+        let mut w = noise(ws.iter().product(), 7);
+        let dy = noise(g.batch * g.c_out * g.l(), 8);
+        let grad = backward_w(&g, &x, &dy);
+        for idx in [0, 5, w.len() - 1] {
+            let h = 1e-2;
+            w[idx] += h;
+            let up = dot(&reference(&g, &x, &w), &dy);
+            w[idx] -= 2.0 * h;
+            let down = dot(&reference(&g, &x, &w), &dy);
+            w[idx] += h;
+            let fd = (up - down) / (2.0 * h as f64);
+            assert!(
+                (fd - grad[idx] as f64).abs() < 1e-2 * (1.0 + fd.abs()),
+                "{idx}: {fd} vs {}",
+                grad[idx]
+            );
+        }
+    }
+}

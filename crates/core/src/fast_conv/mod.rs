@@ -1,0 +1,162 @@
+//! A faster conv2d for the `flex` CPU backend, carried as a Burn backend extension until
+//! Burn's own kernels catch up (issue 6).
+//!
+//! Burn 0.22's flex backend computes the weight gradient of a convolution as another
+//! convolution whose kernel is the output gradient (`burn-backend`'s generic
+//! `conv2d_weight_backward`), which flex runs with direct loops: on the GloRo and BYOL
+//! workloads that was the largest single cost of a training step. Here all three products of a
+//! convolution (forward, input gradient, weight gradient) are im2col + one matrix product per
+//! chunk of images with the `gemm` crate ([`kernels`]), behind [`conv2d`]:
+//!
+//! - on a flex device (plain or autodiff) with dilation 1, one group and `f32`, [`conv2d`] runs
+//!   these kernels, with a hand-written backward ([`autodiff`]);
+//! - everywhere else (ndarray, wgpu, other dtypes) it is exactly `burn::tensor::module::conv2d`.
+//!
+//! Tests compare both paths: the kernels against the definition of convolution and their own
+//! adjoint identities, and [`conv2d`]'s outputs and gradients against Burn's conv2d.
+
+mod autodiff;
+#[cfg(feature = "flex")]
+mod flex;
+pub mod kernels;
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Device, Tensor};
+
+/// The three products of a bias-free convolution, implemented per backend.
+#[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
+pub trait GemmConv: Backend {
+    /// `conv2d(x, weight)` without bias.
+    fn gemm_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+    /// Gradient of the convolution with respect to `x` (whose shape it takes from `x`).
+    fn gemm_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+    /// Gradient of the convolution with respect to `weight`.
+    fn gemm_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+}
+
+/// Whether [`conv2d`] takes the fast path for these operands.
+pub fn accelerated(x: &Tensor<4>, options: &ConvOptions<2>) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        options.groups == 1
+            && options.dilation == [1, 1]
+            && x.dtype() == DType::F32
+            && x.device().inner() == Device::flex()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (x, options);
+        false
+    }
+}
+
+/// 2-D convolution, `x` `[B, C, H, W]`, `weight` `[O, C, kh, kw]`, `bias` `[O]`: the same
+/// result and gradients as `burn::tensor::module::conv2d`, faster on flex (module docs).
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    if !accelerated(&x, &options) {
+        return burn::tensor::module::conv2d(x, weight, bias, options);
+    }
+    let y = <Dispatch as GemmConv>::gemm_conv2d(x.into_dispatch(), weight.into_dispatch(), options);
+    let y = Tensor::<4>::from_dispatch(y);
+    match bias {
+        Some(b) => {
+            let o = b.dims()[0];
+            y + b.reshape([1, o, 1, 1])
+        }
+        None => y,
+    }
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn max_rel(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        let scale = b.clone().abs().max().into_scalar::<f32>().max(1e-6);
+        (a - b).abs().max().into_scalar::<f32>() / scale
+    }
+
+    #[test]
+    fn matches_burns_conv2d_values_and_gradients() {
+        let ad = Device::flex().autodiff();
+        ad.seed(3);
+        // (x shape, weight shape, stride, padding)
+        let cases = [
+            ([4, 1, 28, 28], [16, 1, 4, 4], [2, 2], [1, 1]),
+            ([3, 6, 9, 9], [8, 6, 3, 3], [1, 1], [1, 1]),
+            ([2, 4, 11, 10], [6, 4, 4, 3], [2, 3], [1, 2]),
+        ];
+        for (xs, ws, stride, padding) in cases {
+            let options = ConvOptions::new(stride, padding, [1, 1], 1);
+            let x = Tensor::<4>::random(xs, Distribution::Normal(0.0, 1.0), &ad).require_grad();
+            let w = Tensor::<4>::random(ws, Distribution::Normal(0.0, 1.0), &ad).require_grad();
+            let b = Tensor::<1>::random([ws[0]], Distribution::Normal(0.0, 1.0), &ad).require_grad();
+            assert!(accelerated(&x, &options));
+            let probe = Tensor::<4>::random(
+                burn::tensor::module::conv2d(x.clone(), w.clone(), None, options.clone()).dims(),
+                Distribution::Normal(0.0, 1.0),
+                &ad,
+            )
+            .detach();
+            let ours = conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone());
+            let plain = burn::tensor::module::conv2d(x.clone(), w.clone(), Some(b.clone()), options);
+            assert!(
+                max_rel(ours.clone(), plain.clone()) < 1e-5,
+                "{xs:?} {ws:?}: values"
+            );
+            let g1 = (ours * probe.clone()).sum().backward();
+            let g2 = (plain * probe).sum().backward();
+            let (dx1, dx2) = (x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
+            let (dw1, dw2) = (w.grad(&g1).unwrap(), w.grad(&g2).unwrap());
+            let (db1, db2) = (b.grad(&g1).unwrap(), b.grad(&g2).unwrap());
+            assert!(max_rel(dx1, dx2) < 1e-5, "{xs:?} {ws:?}: input gradient");
+            assert!(max_rel(dw1, dw2) < 1e-5, "{xs:?} {ws:?}: weight gradient");
+            let db = (db1 - db2.clone()).abs().max().into_scalar::<f32>();
+            assert!(
+                db < 1e-4 * db2.abs().max().into_scalar::<f32>(),
+                "{xs:?}: bias gradient"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_needed_gradients_and_plain_devices_work() {
+        let ad = Device::flex().autodiff();
+        let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        // constant input, trained weight (the first layer of a network)
+        let x = Tensor::<4>::random([2, 3, 5, 5], Distribution::Default, &ad);
+        let w = Tensor::<4>::random([4, 3, 3, 3], Distribution::Default, &ad).require_grad();
+        let g = conv2d(x.clone(), w.clone(), None, options.clone())
+            .sum()
+            .backward();
+        assert!(w.grad(&g).is_some() && x.grad(&g).is_none());
+        // no autodiff at all
+        let d = Device::flex();
+        let y = conv2d(x.clone().inner(), w.clone().inner(), None, options.clone());
+        let z = burn::tensor::module::conv2d(x.inner(), w.inner(), None, options);
+        assert!(max_rel(y, z) < 1e-5);
+        let _ = d;
+    }
+}
