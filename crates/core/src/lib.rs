@@ -3,19 +3,23 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`allocator`] | keeping freed buffers in the process (glibc thresholds), peak RSS |
 //! | [`backend`] | choosing the Burn device at run time (`--device flex|ndarray|wgpu`) |
 //! | [`fast_conv`] | conv2d for the flex backend as im2col + GEMM, forward and backward (a Burn extension) |
-//! | [`data`] | IDX / CIFAR-10 / STL-10 readers, in-memory datasets, batches, where data lives |
+//! | [`fused_minmax`] | the MinMax activation as one pass forward and backward on flex (a Burn extension) |
+//! | [`data`] | IDX / CIFAR-10 / STL-10 / Tiny-ImageNet readers, in-memory datasets, batches, where data lives |
 //! | [`augment`] | batched, on-device augmentations (crop, resized crop, flip, jitter, grayscale, noise) |
 //! | [`models`] | MLP, layer-list conv net, ResNet-18 with the CIFAR stem |
 //! | [`train`] | seeding, metrics, run directories, checkpoints and resume, progress bars |
 //! | [`plot`] | line plots and heatmaps as PNG/SVG |
 //! | [`reproduce`] | the `reproduce --quick|--full --out` flags shared by the paper binaries |
 
+pub mod allocator;
 pub mod augment;
 pub mod backend;
 pub mod data;
 pub mod fast_conv;
+pub mod fused_minmax;
 pub mod models;
 pub mod plot;
 pub mod reproduce;

@@ -24,10 +24,18 @@ pub struct BenchResult {
     pub step_ms_samples: Vec<f64>,
     pub threads: usize,
     pub device: String,
+    /// Resident set size after the warm-up steps, MiB.
+    pub rss_after_warmup_mb: f64,
+    /// Peak resident set size of the process at the end, MiB.
+    pub peak_rss_mb: f64,
 }
 
 /// The workloads this crate benchmarks.
 pub const WORKLOADS: [&str; 2] = ["gloro-2c2f", "gloro-6c2f"];
+
+fn mib(bytes: Option<u64>) -> f64 {
+    bytes.map_or(0.0, |b| b as f64 / (1 << 20) as f64)
+}
 
 fn workload_spec(workload: &str) -> Result<(Architecture, [usize; 3]), String> {
     match workload {
@@ -70,6 +78,7 @@ pub fn run(
     for _ in 0..warmup {
         model = step(model, &mut optim, x.clone(), y.clone(), &p).0;
     }
+    let rss_after_warmup_mb = mib(repro_core::allocator::rss_bytes());
     let mut samples = Vec::new();
     for _ in 0..reps.max(1) {
         let t = Instant::now();
@@ -89,6 +98,8 @@ pub fn run(
         step_ms_samples: samples,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         device: format!("{device:?}"),
+        rss_after_warmup_mb,
+        peak_rss_mb: mib(repro_core::allocator::peak_rss_bytes()),
     })
 }
 

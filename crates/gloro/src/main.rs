@@ -177,6 +177,8 @@ fn read_png(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // reuse freed tensor buffers instead of fresh pages every step (docs/performance.md)
+    repro_core::allocator::keep_freed_memory();
     match cli.command {
         Command::Train {
             config,

@@ -15,22 +15,10 @@ impl MinMax {
         Self
     }
 
-    /// `[B, C, …]` → `[B, C, …]`, output channel `2k` = min, `2k+1` = max of inputs `2k, 2k+1`.
+    /// `[B, C, …]` → `[B, C, …]`, output channel `2k` = min, `2k+1` = max of inputs `2k, 2k+1`
+    /// ([`repro_core::fused_minmax::minmax`]: one fused pass on flex, Burn ops elsewhere).
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let dims = x.dims();
-        let c = dims[1];
-        assert!(
-            c.is_multiple_of(2),
-            "MinMax needs an even number of channels, got {c}"
-        );
-        // [B, C/2, 2, rest] with the pair on its own axis
-        let rest: usize = dims[2..].iter().product();
-        let pairs = x.reshape([dims[0], c / 2, 2, rest]);
-        let a = pairs.clone().narrow(2, 0, 1);
-        let b = pairs.narrow(2, 1, 1);
-        let lo = a.clone().min_pair(b.clone());
-        let hi = a.max_pair(b);
-        Tensor::cat(vec![lo, hi], 2).reshape(dims)
+        repro_core::fused_minmax::minmax(x)
     }
 }
 

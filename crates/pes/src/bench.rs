@@ -48,6 +48,8 @@ pub struct BenchResult {
     /// Mean seconds per outer step, in milliseconds.
     pub step_ms: f64,
     pub threads: usize,
+    /// Peak resident set size of the process at the end, MiB.
+    pub peak_rss_mb: f64,
 }
 
 /// The benchmark's inner problem: synthetic fixed batches, He init, same-batch objective.
@@ -98,5 +100,6 @@ pub fn run(args: &BenchArgs, device: &Device) -> Result<BenchResult> {
         items_per_s: ((args.particles * args.k) as f64 / dt * 10.0).round() / 10.0,
         step_ms: (dt * 1e6).round() / 1e3,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        peak_rss_mb: repro_core::allocator::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64),
     })
 }

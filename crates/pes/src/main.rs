@@ -112,6 +112,8 @@ fn save_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Result<(
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // reuse freed tensor buffers instead of fresh pages every step (docs/performance.md)
+    repro_core::allocator::keep_freed_memory();
     let (_, device) = cli.device.device()?;
     match cli.command {
         Command::Influence(flags) => {

@@ -28,6 +28,8 @@ pub struct BenchResult {
     pub directpred_share: f64,
     /// Fraction of the step spent in the eigendecomposition alone.
     pub eig_share: f64,
+    /// Peak resident set size of the process at the end, MiB.
+    pub peak_rss_mb: f64,
 }
 
 /// The benchmark's method config for a given encoder width (64 = ResNet-18).
@@ -69,5 +71,6 @@ pub fn run_bench(width: usize, batch: usize, steps: usize, warmup: usize) -> Res
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         directpred_share: dp / total.max(1e-12),
         eig_share: eig / total.max(1e-12),
+        peak_rss_mb: repro_core::allocator::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64),
     })
 }

@@ -101,6 +101,8 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // reuse freed tensor buffers instead of fresh pages every step (docs/performance.md)
+    repro_core::allocator::keep_freed_memory();
     match cli.command {
         Command::Ode {
             eta,

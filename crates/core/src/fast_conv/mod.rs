@@ -22,6 +22,8 @@ pub mod kernels;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor};
 
@@ -56,6 +58,7 @@ pub fn accelerated(x: &Tensor<4>, options: &ConvOptions<2>) -> bool {
     {
         options.groups == 1
             && options.dilation == [1, 1]
+            && !options.is_asymmetric()
             && x.dtype() == DType::F32
             && x.device().inner() == Device::flex()
     }
@@ -86,6 +89,18 @@ pub fn conv2d(
         }
         None => y,
     }
+}
+
+/// `conv.forward(x)` for a Burn [`Conv2d`] module, through [`conv2d`] when its padding is
+/// explicit or valid (`Same` padding goes to the module itself).
+pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let pairs = match conv.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Same => return conv.forward(x),
+    };
+    let options = ConvOptions::new_with_padding(conv.stride, pairs, conv.dilation, conv.groups);
+    conv2d(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
 }
 
 #[cfg(all(test, feature = "flex"))]
@@ -158,5 +173,16 @@ mod tests {
         let z = burn::tensor::module::conv2d(x.inner(), w.inner(), None, options);
         assert!(max_rel(y, z) < 1e-5);
         let _ = d;
+    }
+
+    #[test]
+    fn module_forward_matches_the_module() {
+        let d = Device::flex();
+        let conv = burn::nn::conv::Conv2dConfig::new([3, 5], [3, 3])
+            .with_stride([2, 2])
+            .with_padding(burn::nn::PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&d);
+        let x = Tensor::<4>::random([4, 3, 9, 9], Distribution::Default, &d);
+        assert!(max_rel(forward(&conv, x.clone()), conv.forward(x)) < 1e-5);
     }
 }

@@ -108,7 +108,7 @@ impl ConvNet {
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
         let mut h = x;
         for b in &self.blocks {
-            h = b.conv.forward(h);
+            h = crate::fast_conv::forward(&b.conv, h);
             if let Some(n) = &b.norm {
                 h = n.forward(h);
             }

@@ -1,6 +1,7 @@
 //! ResNet-18 (He et al. 2016) with the CIFAR stem used by BYOL/SimSiam on small images:
 //! a 3×3 stride-1 convolution and no max-pool, then four stages of two basic blocks.
 
+use crate::fast_conv;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -65,10 +66,12 @@ impl BasicBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.relu.forward(self.bn1.forward(self.conv1.forward(x.clone())));
-        let h = self.bn2.forward(self.conv2.forward(h));
+        let h = self
+            .relu
+            .forward(self.bn1.forward(fast_conv::forward(&self.conv1, x.clone())));
+        let h = self.bn2.forward(fast_conv::forward(&self.conv2, h));
         let skip = match &self.shortcut {
-            Some((conv, bn)) => bn.forward(conv.forward(x)),
+            Some((conv, bn)) => bn.forward(fast_conv::forward(conv, x)),
             None => x,
         };
         self.relu.forward(h + skip)
@@ -119,7 +122,9 @@ impl ResNetConfig {
 impl ResNet {
     /// Pooled features `[B, 8·width]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = self.relu.forward(self.stem_bn.forward(self.stem.forward(x)));
+        let mut h = self
+            .relu
+            .forward(self.stem_bn.forward(fast_conv::forward(&self.stem, x)));
         for b in &self.blocks {
             h = b.forward(h);
         }
