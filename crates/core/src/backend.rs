@@ -92,6 +92,12 @@ impl BackendKind {
     }
 }
 
+/// Worker threads the CPU backends (and our kernels) use: rayon's global pool, which follows
+/// `RAYON_NUM_THREADS` and otherwise the machine's core count.
+pub fn cpu_threads() -> usize {
+    rayon::current_num_threads()
+}
+
 /// Opens the wgpu device and runs one tiny operation, so that a machine without an adapter
 /// gives an error here instead of a panic deep inside the first training step.
 #[cfg(feature = "wgpu")]

@@ -96,7 +96,7 @@ pub fn run(
         items_per_s: batch as f64 / (median / 1e3),
         step_ms: median,
         step_ms_samples: samples,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: repro_core::backend::cpu_threads(),
         device: format!("{device:?}"),
         rss_after_warmup_mb,
         peak_rss_mb: mib(repro_core::allocator::peak_rss_bytes()),

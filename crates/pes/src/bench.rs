@@ -99,7 +99,7 @@ pub fn run(args: &BenchArgs, device: &Device) -> Result<BenchResult> {
         k: args.k,
         items_per_s: ((args.particles * args.k) as f64 / dt * 10.0).round() / 10.0,
         step_ms: (dt * 1e6).round() / 1e3,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: repro_core::backend::cpu_threads(),
         peak_rss_mb: repro_core::allocator::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64),
     })
 }

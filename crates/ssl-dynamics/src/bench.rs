@@ -68,7 +68,7 @@ pub fn run_bench(width: usize, batch: usize, steps: usize, warmup: usize) -> Res
         framework: "burn".into(),
         items_per_s: (batch as f64 / dt * 100.0).round() / 100.0,
         step_ms: (dt * 1e6).round() / 1e3,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: repro_core::backend::cpu_threads(),
         directpred_share: dp / total.max(1e-12),
         eig_share: eig / total.max(1e-12),
         peak_rss_mb: repro_core::allocator::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64),

@@ -226,6 +226,9 @@ fn main() -> Result<()> {
                     "items_per_s": r.items_per_s,
                     "step_ms": r.step_ms,
                     "threads": r.threads,
+                    "peak_rss_mb": r.peak_rss_mb,
+                    "directpred_share": r.directpred_share,
+                    "eig_share": r.eig_share,
                 })
             );
         }
