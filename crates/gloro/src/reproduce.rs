@@ -28,6 +28,12 @@ pub const REGISTERED: [(&str, &str); 5] = [
 /// The CIFAR-10 configuration, run by `--full` only when CIFAR-10 has been fetched.
 pub const CIFAR: (&str, &str) = ("CIFAR-10 eps 36/255 (6C2F, paper: 800 epochs)", "cifar10-36");
 
+/// The Tiny-ImageNet configuration, run by `--full` only when Tiny-ImageNet has been fetched.
+pub const TINY_IMAGENET: (&str, &str) = (
+    "Tiny-ImageNet eps 36/255 (8C2F, paper: 500 epochs)",
+    "tiny-imagenet-36",
+);
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -56,8 +62,14 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf, TrainError> {
     let mut input = ReportInput::default();
     let mut best: Option<(TrainConfig, GloroNet, RunDir)> = None;
     let mut registered: Vec<(&str, &str)> = REGISTERED.to_vec();
-    if opts.full && load(repro_core::data::DatasetName::Cifar10, Split::Test, &opts.data).is_ok() {
-        registered.push(CIFAR);
+    use repro_core::data::DatasetName;
+    for (dataset, run) in [
+        (DatasetName::Cifar10, CIFAR),
+        (DatasetName::TinyImagenet, TINY_IMAGENET),
+    ] {
+        if opts.full && load(dataset, Split::Test, &opts.data).is_ok() {
+            registered.push(run);
+        }
     }
     for (label, name) in registered {
         let cfg = TrainConfig::load(&configs_dir().join(format!("{name}.json")))
