@@ -48,6 +48,32 @@ fn workload_spec(workload: &str) -> Result<(Architecture, [usize; 3]), String> {
     }
 }
 
+/// Batch size of both workloads.
+const BATCH: usize = 256;
+
+/// The model, optimiser and fixed batch of a workload, as the reference script builds them.
+struct Setup {
+    model: crate::model::GloroNet,
+    optim: burn::optim::ModuleOptimizer,
+    x: Tensor<4>,
+    y: Tensor<1, Int>,
+}
+
+fn setup(workload: &str, device: &Device) -> Result<Setup, String> {
+    let (arch, input) = workload_spec(workload)?;
+    let ad = device.clone().autodiff();
+    ad.seed(0);
+    Ok(Setup {
+        model: arch
+            .config(input, 10)
+            .with_activation(Activation::MinMax)
+            .init(&ad),
+        optim: AdamConfig::new().with_epsilon(1e-8).init(),
+        x: Tensor::random([BATCH, input[0], input[1], input[2]], Distribution::Default, &ad),
+        y: Tensor::random([BATCH], Distribution::Uniform(0.0, 10.0), &ad),
+    })
+}
+
 /// Runs `warmup` then `steps` training steps of `workload`, `reps` times.
 pub fn run(
     workload: &str,
@@ -56,17 +82,12 @@ pub fn run(
     reps: usize,
     device: &Device,
 ) -> Result<BenchResult, String> {
-    let (arch, input) = workload_spec(workload)?;
-    let ad = device.clone().autodiff();
-    ad.seed(0);
-    let batch = 256;
-    let mut model = arch
-        .config(input, 10)
-        .with_activation(Activation::MinMax)
-        .init(&ad);
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let x = Tensor::<4>::random([batch, input[0], input[1], input[2]], Distribution::Default, &ad);
-    let y = Tensor::<1, Int>::random([batch], Distribution::Uniform(0.0, 10.0), &ad);
+    let Setup {
+        mut model,
+        mut optim,
+        x,
+        y,
+    } = setup(workload, device)?;
     let p = StepParams {
         loss: LossKind::TradesKl,
         margin: MarginForm::Tight,
@@ -93,7 +114,7 @@ pub fn run(
     Ok(BenchResult {
         workload: workload.into(),
         framework: "burn".into(),
-        items_per_s: batch as f64 / (median / 1e3),
+        items_per_s: BATCH as f64 / (median / 1e3),
         step_ms: median,
         step_ms_samples: samples,
         threads: repro_core::backend::cpu_threads(),
@@ -120,17 +141,12 @@ pub fn profile(workload: &str, steps: usize, warmup: usize, device: &Device) -> 
     use crate::loss::gloro_loss;
     use crate::margin::gloro_logits;
     use burn::optim::GradientsParams;
-    let (arch, input) = workload_spec(workload)?;
-    let ad = device.clone().autodiff();
-    ad.seed(0);
-    let batch = 256;
-    let mut model = arch
-        .config(input, 10)
-        .with_activation(Activation::MinMax)
-        .init(&ad);
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let x = Tensor::<4>::random([batch, input[0], input[1], input[2]], Distribution::Default, &ad);
-    let y = Tensor::<1, Int>::random([batch], Distribution::Uniform(0.0, 10.0), &ad);
+    let Setup {
+        mut model,
+        mut optim,
+        x,
+        y,
+    } = setup(workload, device)?;
     let names = [
         "forward",
         "power iteration + K",
