@@ -18,7 +18,9 @@ pub struct Geometry {
     pub kh: usize,
     pub kw: usize,
     pub stride: [usize; 2],
-    pub padding: [usize; 2],
+    /// Input index = output index · stride + tap − padding (negative: the window starts
+    /// inside the input; used by the input-gradient convolutions).
+    pub padding: [isize; 2],
     pub ho: usize,
     pub wo: usize,
 }
@@ -45,10 +47,29 @@ impl Geometry {
             kh,
             kw,
             stride,
-            padding,
+            padding: [padding[0] as isize, padding[1] as isize],
             ho,
             wo,
         })
+    }
+
+    /// A stride-1 window over `x` with signed `padding` and a given output size `out`.
+    fn window(x: [usize; 4], w: [usize; 4], padding: [isize; 2], out: [usize; 2]) -> Self {
+        let [batch, c_in, h, wd] = x;
+        let [c_out, _, kh, kw] = w;
+        Self {
+            batch,
+            c_in,
+            h,
+            w: wd,
+            c_out,
+            kh,
+            kw,
+            stride: [1, 1],
+            padding,
+            ho: out[0],
+            wo: out[1],
+        }
     }
 
     /// Rows of the im2col matrix: `C·kh·kw`.
@@ -118,16 +139,12 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
 /// The output columns `ow` whose input column `ow·s − p + j` lies inside `[0, w)`:
 /// `(first, end, first input column)`.
 fn valid_columns(g: &Geometry, j: usize) -> (usize, usize, usize) {
-    let (s, p) = (g.stride[1], g.padding[1]);
-    // ow·s + j ≥ p  and  ow·s + j − p < w
-    let first = p.saturating_sub(j).div_ceil(s);
-    let end = if g.w + p > j {
-        ((g.w + p - j - 1) / s + 1).min(g.wo)
-    } else {
-        0
-    };
-    let end = end.max(first);
-    (first, end, (first * s + j).saturating_sub(p))
+    let (s, p, j) = (g.stride[1] as isize, g.padding[1], j as isize);
+    // ow·s + j − p ≥ 0  and  ow·s + j − p < w
+    let ceil = |a: isize| if a <= 0 { 0 } else { (a + s - 1) / s };
+    let first = (ceil(p - j) as usize).min(g.wo);
+    let end = (ceil(g.w as isize + p - j) as usize).clamp(first, g.wo);
+    (first, end, (first as isize * s + j - p).max(0) as usize)
 }
 
 /// `col[K][nb·L]` from `nb` consecutive images `x`: row `(c, i, j)`, column `(image, oh, ow)`
@@ -143,7 +160,7 @@ fn im2col(g: &Geometry, x: &[f32], nb: usize, col: &mut [f32]) {
                     let plane = &x[(b * g.c_in + c) * g.h * g.w..][..g.h * g.w];
                     for oh in 0..g.ho {
                         let out = &mut row[b * l + oh * g.wo..][..g.wo];
-                        let ih = (oh * g.stride[0] + i) as isize - g.padding[0] as isize;
+                        let ih = (oh * g.stride[0] + i) as isize - g.padding[0];
                         if ih < 0 || ih >= g.h as isize || first == end {
                             out.fill(0.0);
                             continue;
@@ -179,7 +196,7 @@ fn col2im_add(g: &Geometry, col: &[f32], nb: usize, x: &mut [f32]) {
                 for b in 0..nb {
                     let plane = &mut x[(b * g.c_in + c) * g.h * g.w..][..g.h * g.w];
                     for oh in 0..g.ho {
-                        let ih = (oh * g.stride[0] + i) as isize - g.padding[0] as isize;
+                        let ih = (oh * g.stride[0] + i) as isize - g.padding[0];
                         if ih < 0 || ih >= g.h as isize {
                             continue;
                         }
@@ -282,22 +299,130 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 
 /// Gradient with respect to `x`: `[B, C, H, W]`.
 ///
-/// With stride 1 this is itself a convolution, of `dy` with the kernel flipped in space and
-/// transposed in channels at padding `k − 1 − p`, run by [`forward`] (no scatter); otherwise
-/// the product with wᵀ is scattered back by col2im.
+/// A convolution again, run by [`forward`]: with stride 1, of `dy` with the kernel flipped in
+/// space and transposed in channels, at padding `k − 1 − p`. With stride s, the input pixels
+/// split into s² phases by their position modulo s; each phase only meets the taps of the
+/// same phase, so its gradient is a stride-1 convolution of `dy` with that sub-kernel,
+/// written back at stride s.
+///
+/// Small strided planes (under 256 pixels) go through the scatter instead, which is faster
+/// there than s² tiny products.
 pub fn backward_x(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
-    if g.stride == [1, 1] && g.padding[0] < g.kh && g.padding[1] < g.kw {
-        let flipped = flip_transpose(g, w);
-        let full = Geometry::new(
-            [g.batch, g.c_out, g.ho, g.wo],
-            [g.c_in, g.c_out, g.kh, g.kw],
-            [1, 1],
-            [g.kh - 1 - g.padding[0], g.kw - 1 - g.padding[1]],
-        )
-        .expect("the full convolution of a stride-1 output has the input's size");
-        debug_assert_eq!((full.ho, full.wo), (g.h, g.w));
-        return forward(&full, dy, &flipped);
+    if g.stride != [1, 1] && g.h * g.w < 256 {
+        backward_x_scatter(g, dy, w)
+    } else {
+        backward_x_phases(g, dy, w)
     }
+}
+
+/// [`backward_x`] by the phase decomposition.
+fn backward_x_phases(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    let (s0, s1) = (g.stride[0], g.stride[1]);
+    // allocated only when there is more than one phase to interleave
+    let mut dx = Vec::new();
+    for r0 in 0..s0 {
+        for r1 in 0..s1 {
+            let (Some(a), Some(b)) = (Phase::new(g, 0, r0), Phase::new(g, 1, r1)) else {
+                continue; // no tap, or no pixel, of this phase: zero gradient there
+            };
+            let sub = phase_kernel(g, &a, &b, w);
+            let pg = Geometry::window(
+                [g.batch, g.c_out, g.ho, g.wo],
+                [g.c_in, g.c_out, a.taps, b.taps],
+                [a.padding, b.padding],
+                [a.count, b.count],
+            );
+            let part = forward(&pg, dy, &sub);
+            if (s0, s1) == (1, 1) {
+                return part; // one phase covering every pixel, already in place
+            }
+            if dx.is_empty() {
+                dx = vec![0.0f32; g.batch * g.image_in()];
+            }
+            let (plane, part_plane) = (g.h * g.w, a.count * b.count);
+            dx.par_chunks_mut(plane)
+                .zip(part.par_chunks(part_plane))
+                .for_each(|(dst, src)| {
+                    for (q0, row) in src.chunks_exact(b.count).enumerate() {
+                        let ih = a.first_pixel + q0 * s0;
+                        let dst_row = &mut dst[ih * g.w..(ih + 1) * g.w];
+                        for (v, d) in row.iter().zip(dst_row[b.first_pixel..].iter_mut().step_by(s1)) {
+                            *d = *v;
+                        }
+                    }
+                });
+        }
+    }
+    if dx.is_empty() {
+        dx = vec![0.0f32; g.batch * g.image_in()]; // no phase had a tap and a pixel
+    }
+    dx
+}
+
+/// One phase `r` of a strided dimension: the input pixels `i ≡ r − p (mod s)` and the taps
+/// `t ≡ r (mod s)` that reach them.
+struct Phase {
+    /// Taps of this phase, `⌈(k − r)/s⌉`.
+    taps: usize,
+    /// The first tap, `r` (the others follow at the stride).
+    r: usize,
+    /// Pixels of this phase, and the first one.
+    count: usize,
+    first_pixel: usize,
+    /// Signed padding of the stride-1 window over `dy`.
+    padding: isize,
+}
+
+impl Phase {
+    fn new(g: &Geometry, dim: usize, r: usize) -> Option<Self> {
+        let (s, k, p, size) = if dim == 0 {
+            (g.stride[0] as isize, g.kh, g.padding[0], g.h as isize)
+        } else {
+            (g.stride[1] as isize, g.kw, g.padding[1], g.w as isize)
+        };
+        if r >= k {
+            return None;
+        }
+        let taps = (k - r).div_ceil(s as usize);
+        // pixel i = q·s + r − p for q in [q_lo, q_hi)
+        let ceil = |a: isize| if a <= 0 { 0 } else { (a + s - 1) / s };
+        let (q_lo, q_hi) = (ceil(p - r as isize), ceil(size + p - r as isize));
+        if q_hi <= q_lo {
+            return None;
+        }
+        Some(Self {
+            taps,
+            r,
+            count: (q_hi - q_lo) as usize,
+            first_pixel: (q_lo * s + r as isize - p) as usize,
+            // dx[q] = Σ_t dy[q − t]·w[r + s·t]: the window starts at q_lo − (taps − 1)
+            padding: taps as isize - 1 - q_lo,
+        })
+    }
+}
+
+/// `w'[c, o, a, b] = w[o, c, r0 + s0·(ka − 1 − a), r1 + s1·(kb − 1 − b)]`: the phase's taps,
+/// flipped in space and transposed in channels.
+fn phase_kernel(g: &Geometry, a: &Phase, b: &Phase, w: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0f32; g.c_in * g.c_out * a.taps * b.taps];
+    for o in 0..g.c_out {
+        for c in 0..g.c_in {
+            for i in 0..a.taps {
+                for j in 0..b.taps {
+                    let ti = a.r + g.stride[0] * (a.taps - 1 - i);
+                    let tj = b.r + g.stride[1] * (b.taps - 1 - j);
+                    out[((c * g.c_out + o) * a.taps + i) * b.taps + j] =
+                        w[((o * g.c_in + c) * g.kh + ti) * g.kw + tj];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The input gradient as the adjoint of im2col (a scatter): used for small strided planes,
+/// and the reference the phase decomposition is tested against.
+fn backward_x_scatter(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
     let (nb, k, l, o) = (g.chunk(), g.k(), g.l(), g.c_out);
     let par = g.inner();
     let mut dx = vec![0.0f32; g.batch * g.image_in()];
@@ -314,22 +439,6 @@ pub fn backward_x(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
             })
         });
     dx
-}
-
-/// `w'[c, o, i, j] = w[o, c, kh − 1 − i, kw − 1 − j]`.
-fn flip_transpose(g: &Geometry, w: &[f32]) -> Vec<f32> {
-    let mut out = vec![0.0f32; w.len()];
-    for o in 0..g.c_out {
-        for c in 0..g.c_in {
-            for i in 0..g.kh {
-                for j in 0..g.kw {
-                    out[((c * g.c_out + o) * g.kh + i) * g.kw + j] =
-                        w[((o * g.c_in + c) * g.kh + (g.kh - 1 - i)) * g.kw + (g.kw - 1 - j)];
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Gradient with respect to `w`: `[O, C, kh, kw]`.
@@ -387,8 +496,8 @@ mod tests {
                         for c in 0..g.c_in {
                             for i in 0..g.kh {
                                 for j in 0..g.kw {
-                                    let ih = (oh * g.stride[0] + i) as isize - g.padding[0] as isize;
-                                    let iw = (ow * g.stride[1] + j) as isize - g.padding[1] as isize;
+                                    let ih = (oh * g.stride[0] + i) as isize - g.padding[0];
+                                    let iw = (ow * g.stride[1] + j) as isize - g.padding[1];
                                     if ih >= 0 && iw >= 0 && (ih as usize) < g.h && (iw as usize) < g.w {
                                         let xv =
                                             x[((b * g.c_in + c) * g.h + ih as usize) * g.w + iw as usize];
@@ -462,6 +571,27 @@ mod tests {
             let tol = 1e-4 * (1.0 + lhs.abs());
             assert!((lhs - via_x).abs() < tol, "{xs:?} {ws:?}: {lhs} vs {via_x}");
             assert!((lhs - via_w).abs() < tol, "{xs:?} {ws:?}: {lhs} vs {via_w}");
+        }
+    }
+
+    #[test]
+    fn phase_split_input_gradient_equals_the_scatter() {
+        let extra: [Case; 3] = [
+            ([2, 3, 32, 32], [4, 3, 4, 4], [2, 2], [1, 1]),
+            ([2, 2, 7, 9], [3, 2, 3, 3], [2, 2], [0, 0]),
+            ([3, 2, 10, 11], [2, 2, 5, 4], [3, 2], [2, 1]),
+        ];
+        for (xs, ws, st, p) in CASES.into_iter().chain(extra) {
+            let g = Geometry::new(xs, ws, st, p).unwrap();
+            let w = noise(ws.iter().product(), 11);
+            let dy = noise(g.batch * g.c_out * g.l(), 12);
+            let (a, b) = (backward_x_phases(&g, &dy, &w), backward_x_scatter(&g, &dy, &w));
+            for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-4,
+                    "{xs:?} {ws:?} s{st:?} p{p:?} at {i}: {a} vs {b}"
+                );
+            }
         }
     }
 
