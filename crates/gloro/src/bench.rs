@@ -7,7 +7,7 @@
 use crate::loss::LossKind;
 use crate::margin::MarginForm;
 use crate::model::{Activation, Architecture};
-use crate::train::{StepParams, step};
+use crate::train::{STEP_PHASES, StepParams, step, step_with_phases};
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use serde::{Deserialize, Serialize};
@@ -74,6 +74,19 @@ fn setup(workload: &str, device: &Device) -> Result<Setup, String> {
     })
 }
 
+/// The step of the reference script: TRADES-KL with λ = 1.5, ε = 0.3, one power iteration,
+/// Adam lr 1e-3.
+fn params() -> StepParams {
+    StepParams {
+        loss: LossKind::TradesKl,
+        margin: MarginForm::Tight,
+        power_iterations: 1,
+        eps: 0.3,
+        lambda: 1.5,
+        lr: 1e-3,
+    }
+}
+
 /// Runs `warmup` then `steps` training steps of `workload`, `reps` times.
 pub fn run(
     workload: &str,
@@ -88,14 +101,7 @@ pub fn run(
         x,
         y,
     } = setup(workload, device)?;
-    let p = StepParams {
-        loss: LossKind::TradesKl,
-        margin: MarginForm::Tight,
-        power_iterations: 1,
-        eps: 0.3,
-        lambda: 1.5,
-        lr: 1e-3,
-    };
+    let p = params();
     for _ in 0..warmup {
         model = step(model, &mut optim, x.clone(), y.clone(), &p).0;
     }
@@ -136,51 +142,31 @@ pub struct PhaseProfile {
     pub phases: Vec<(String, f64)>,
 }
 
-/// Profiles `steps` training steps of `workload` phase by phase (after `warmup` steps).
+/// Profiles `steps` training steps of `workload` phase by phase (after `warmup` steps): the
+/// real step ([`step_with_phases`]) with a clock read as each phase ends.
 pub fn profile(workload: &str, steps: usize, warmup: usize, device: &Device) -> Result<PhaseProfile, String> {
-    use crate::loss::gloro_loss;
-    use crate::margin::gloro_logits;
-    use burn::optim::GradientsParams;
     let Setup {
         mut model,
         mut optim,
         x,
         y,
     } = setup(workload, device)?;
-    let names = [
-        "forward",
-        "power iteration + K",
-        "margin + loss",
-        "backward",
-        "optimiser",
-    ];
-    let mut totals = [0.0f64; 5];
+    let p = params();
+    let mut totals = [0.0f64; STEP_PHASES.len()];
     for s in 0..warmup + steps {
         let mut t = Instant::now();
-        let mut lap = |i: usize, totals: &mut [f64; 5]| {
+        let lap = |i: usize| {
             if s >= warmup {
                 totals[i] += t.elapsed().as_secs_f64() * 1e3;
             }
             t = Instant::now();
         };
-        let logits = model.forward(x.clone());
-        lap(0, &mut totals);
-        let k = model.lipschitz(1);
-        let _ = k.clone().into_scalar::<f32>();
-        lap(1, &mut totals);
-        let ext = gloro_logits(logits, model.class_weights(), k, 0.3, MarginForm::Tight);
-        let loss = gloro_loss(LossKind::TradesKl, ext, y.clone(), 1.5);
-        let _ = loss.clone().into_scalar::<f32>();
-        lap(2, &mut totals);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        lap(3, &mut totals);
-        model = optim.step(1e-3, model, grads);
-        lap(4, &mut totals);
+        model = step_with_phases(model, &mut optim, x.clone(), y.clone(), &p, lap).0;
     }
     Ok(PhaseProfile {
         workload: workload.into(),
         steps,
-        phases: names
+        phases: STEP_PHASES
             .iter()
             .zip(totals)
             .map(|(n, t)| (n.to_string(), t / steps as f64))

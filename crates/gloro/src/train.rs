@@ -128,6 +128,15 @@ pub struct StepOutput {
     pub robust: usize,
 }
 
+/// The parts of [`step`], in order, as reported to [`step_with_phases`]'s callback.
+pub const STEP_PHASES: [&str; 5] = [
+    "forward",
+    "power iteration + K",
+    "margin + loss",
+    "backward",
+    "optimiser",
+];
+
 /// One training step (§6): forward, K with `power_iterations` fresh power iterations, the
 /// ⊥ logit, the loss over the m+1 logits, backward and an Adam update. Used by [`train`]
 /// and by the benchmark, so both time the same code.
@@ -138,11 +147,27 @@ pub fn step(
     y: Tensor<1, Int>,
     p: &StepParams,
 ) -> (GloroNet, StepOutput) {
+    step_with_phases(model, optim, x, y, p, |_| {})
+}
+
+/// [`step`], calling `done(i)` as each part `STEP_PHASES[i]` finishes (the phase profile of
+/// `gloro bench --profile` puts a clock there).
+pub fn step_with_phases(
+    model: GloroNet,
+    optim: &mut burn::optim::ModuleOptimizer,
+    x: Tensor<4>,
+    y: Tensor<1, Int>,
+    p: &StepParams,
+    mut done: impl FnMut(usize),
+) -> (GloroNet, StepOutput) {
     let logits = model.forward(x);
+    done(0);
     let k = model.lipschitz(p.power_iterations);
+    done(1);
     let ext = gloro_logits(logits.clone(), model.class_weights(), k, p.eps, p.margin);
     let loss = gloro_loss(p.loss, ext.clone(), y.clone(), p.lambda);
     let loss_value = loss.clone().into_scalar::<f64>();
+    done(2);
     if !loss_value.is_finite() {
         let out = StepOutput {
             loss: loss_value,
@@ -152,7 +177,9 @@ pub fn step(
         return (model, out);
     }
     let grads = GradientsParams::from_grads(loss.backward(), &model);
+    done(3);
     let model = optim.step(p.lr, model, grads);
+    done(4);
     let out = StepOutput {
         loss: loss_value,
         correct: repro_core::train::correct(logits.detach(), y.clone()),
