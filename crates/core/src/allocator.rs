@@ -29,18 +29,33 @@ pub fn keep_freed_memory() {
 /// Peak resident set size of this process in bytes (`VmHWM` of `/proc/self/status`), where
 /// the system reports it.
 pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    status_kib("VmHWM:").map(|kib| kib * 1024)
 }
 
 /// Current resident set size in bytes (`VmRSS`).
 pub fn rss_bytes() -> Option<u64> {
+    status_kib("VmRSS:").map(|kib| kib * 1024)
+}
+
+/// [`peak_rss_bytes`] in MiB for reports, 0 where the system does not say.
+pub fn peak_rss_mib() -> f64 {
+    mib(peak_rss_bytes())
+}
+
+/// [`rss_bytes`] in MiB for reports, 0 where the system does not say.
+pub fn rss_mib() -> f64 {
+    mib(rss_bytes())
+}
+
+fn mib(bytes: Option<u64>) -> f64 {
+    bytes.map_or(0.0, |b| b as f64 / (1u64 << 20) as f64)
+}
+
+/// The kiB value of the line starting with `field` in `/proc/self/status`.
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]

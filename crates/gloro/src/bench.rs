@@ -33,10 +33,6 @@ pub struct BenchResult {
 /// The workloads this crate benchmarks.
 pub const WORKLOADS: [&str; 2] = ["gloro-2c2f", "gloro-6c2f"];
 
-fn mib(bytes: Option<u64>) -> f64 {
-    bytes.map_or(0.0, |b| b as f64 / (1 << 20) as f64)
-}
-
 fn workload_spec(workload: &str) -> Result<(Architecture, [usize; 3]), String> {
     match workload {
         "gloro-2c2f" => Ok((Architecture::C2F2, [1, 28, 28])),
@@ -105,7 +101,7 @@ pub fn run(
     for _ in 0..warmup {
         model = step(model, &mut optim, x.clone(), y.clone(), &p).0;
     }
-    let rss_after_warmup_mb = mib(repro_core::allocator::rss_bytes());
+    let rss_after_warmup_mb = repro_core::allocator::rss_mib();
     let mut samples = Vec::new();
     for _ in 0..reps.max(1) {
         let t = Instant::now();
@@ -126,7 +122,7 @@ pub fn run(
         threads: repro_core::backend::cpu_threads(),
         device: format!("{device:?}"),
         rss_after_warmup_mb,
-        peak_rss_mb: mib(repro_core::allocator::peak_rss_bytes()),
+        peak_rss_mb: repro_core::allocator::peak_rss_mib(),
     })
 }
 

@@ -100,6 +100,6 @@ pub fn run(args: &BenchArgs, device: &Device) -> Result<BenchResult> {
         items_per_s: ((args.particles * args.k) as f64 / dt * 10.0).round() / 10.0,
         step_ms: (dt * 1e6).round() / 1e3,
         threads: repro_core::backend::cpu_threads(),
-        peak_rss_mb: repro_core::allocator::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64),
+        peak_rss_mb: repro_core::allocator::peak_rss_mib(),
     })
 }

@@ -71,6 +71,6 @@ pub fn run_bench(width: usize, batch: usize, steps: usize, warmup: usize) -> Res
         threads: repro_core::backend::cpu_threads(),
         directpred_share: dp / total.max(1e-12),
         eig_share: eig / total.max(1e-12),
-        peak_rss_mb: repro_core::allocator::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64),
+        peak_rss_mb: repro_core::allocator::peak_rss_mib(),
     })
 }

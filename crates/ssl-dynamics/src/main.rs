@@ -218,19 +218,7 @@ fn main() -> Result<()> {
                 100.0 * r.directpred_share,
                 100.0 * r.eig_share
             );
-            println!(
-                "{}",
-                serde_json::json!({
-                    "workload": r.workload,
-                    "framework": r.framework,
-                    "items_per_s": r.items_per_s,
-                    "step_ms": r.step_ms,
-                    "threads": r.threads,
-                    "peak_rss_mb": r.peak_rss_mb,
-                    "directpred_share": r.directpred_share,
-                    "eig_share": r.eig_share,
-                })
-            );
+            println!("{}", serde_json::to_string(&r)?);
         }
     }
     Ok(())

@@ -1,13 +1,13 @@
 //! [`GemmConv`] on the flex backend: the [`kernels`] on `f32` storage, Burn's own conv ops for
 //! other dtypes.
 
-use super::GemmConv;
 use super::kernels::{self, Geometry};
+use super::{GemmConv, kernels_support};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::{Flex, TensorMetadata};
+use burn::tensor::TensorData;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, TensorData};
 
 fn f32_data(t: &FlexTensor) -> Vec<f32> {
     // contiguous views are read in place below; anything else is copied once
@@ -30,9 +30,7 @@ fn dims4(t: &FlexTensor) -> [usize; 4] {
 }
 
 fn geometry(x: &FlexTensor, w: &FlexTensor, options: &ConvOptions<2>) -> Option<Geometry> {
-    let f32s = x.dtype() == DType::F32 && w.dtype() == DType::F32;
-    let simple = options.groups == 1 && options.dilation == [1, 1] && !options.is_asymmetric();
-    if !(f32s && simple) {
+    if !(kernels_support(options, x.dtype()) && w.dtype() == x.dtype()) {
         return None;
     }
     Geometry::new(dims4(x), dims4(w), options.stride, options.padding_begin())

@@ -139,12 +139,16 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
 /// The output columns `ow` whose input column `ow·s − p + j` lies inside `[0, w)`:
 /// `(first, end, first input column)`.
 fn valid_columns(g: &Geometry, j: usize) -> (usize, usize, usize) {
-    let (s, p, j) = (g.stride[1] as isize, g.padding[1], j as isize);
+    let (s, p, j) = (g.stride[1], g.padding[1], j as isize);
     // ow·s + j − p ≥ 0  and  ow·s + j − p < w
-    let ceil = |a: isize| if a <= 0 { 0 } else { (a + s - 1) / s };
-    let first = (ceil(p - j) as usize).min(g.wo);
-    let end = (ceil(g.w as isize + p - j) as usize).clamp(first, g.wo);
-    (first, end, (first as isize * s + j - p).max(0) as usize)
+    let first = ceil_div_nonneg(p - j, s).min(g.wo);
+    let end = ceil_div_nonneg(g.w as isize + p - j, s).clamp(first, g.wo);
+    (first, end, (first as isize * s as isize + j - p).max(0) as usize)
+}
+
+/// ⌈a / s⌉ for a > 0, else 0: the first multiple index `q ≥ 0` with `q·s ≥ a`.
+fn ceil_div_nonneg(a: isize, s: usize) -> usize {
+    if a <= 0 { 0 } else { (a as usize).div_ceil(s) }
 }
 
 /// `col[K][nb·L]` from `nb` consecutive images `x`: row `(c, i, j)`, column `(image, oh, ow)`
@@ -317,31 +321,21 @@ pub fn backward_x(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
 
 /// [`backward_x`] by the phase decomposition.
 fn backward_x_phases(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    let phase = |r0, r1| Some((Phase::new(g, 0, r0)?, Phase::new(g, 1, r1)?));
+    if g.stride == [1, 1] {
+        // one phase with every tap and every pixel, computed in place
+        let (a, b) = phase(0, 0).expect("stride 1: phase 0 holds every tap and pixel");
+        return phase_gradient(g, &a, &b, dy, w);
+    }
     let (s0, s1) = (g.stride[0], g.stride[1]);
-    // allocated only when there is more than one phase to interleave
-    let mut dx = Vec::new();
+    let mut dx = vec![0.0f32; g.batch * g.image_in()];
     for r0 in 0..s0 {
         for r1 in 0..s1 {
-            let (Some(a), Some(b)) = (Phase::new(g, 0, r0), Phase::new(g, 1, r1)) else {
-                continue; // no tap, or no pixel, of this phase: zero gradient there
-            };
-            let sub = phase_kernel(g, &a, &b, w);
-            let pg = Geometry::window(
-                [g.batch, g.c_out, g.ho, g.wo],
-                [g.c_in, g.c_out, a.taps, b.taps],
-                [a.padding, b.padding],
-                [a.count, b.count],
-            );
-            let part = forward(&pg, dy, &sub);
-            if (s0, s1) == (1, 1) {
-                return part; // one phase covering every pixel, already in place
-            }
-            if dx.is_empty() {
-                dx = vec![0.0f32; g.batch * g.image_in()];
-            }
-            let (plane, part_plane) = (g.h * g.w, a.count * b.count);
-            dx.par_chunks_mut(plane)
-                .zip(part.par_chunks(part_plane))
+            // no tap, or no pixel, of this phase: its gradient stays zero
+            let Some((a, b)) = phase(r0, r1) else { continue };
+            let part = phase_gradient(g, &a, &b, dy, w);
+            dx.par_chunks_mut(g.h * g.w)
+                .zip(part.par_chunks(a.count * b.count))
                 .for_each(|(dst, src)| {
                     for (q0, row) in src.chunks_exact(b.count).enumerate() {
                         let ih = a.first_pixel + q0 * s0;
@@ -353,10 +347,19 @@ fn backward_x_phases(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
                 });
         }
     }
-    if dx.is_empty() {
-        dx = vec![0.0f32; g.batch * g.image_in()]; // no phase had a tap and a pixel
-    }
     dx
+}
+
+/// The gradient of the pixels of phase `(a, b)`, `[B, C, a.count, b.count]`: the stride-1
+/// convolution of `dy` with the phase's flipped, transposed taps.
+fn phase_gradient(g: &Geometry, a: &Phase, b: &Phase, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    let window = Geometry::window(
+        [g.batch, g.c_out, g.ho, g.wo],
+        [g.c_in, g.c_out, a.taps, b.taps],
+        [a.padding, b.padding],
+        [a.count, b.count],
+    );
+    forward(&window, dy, &phase_kernel(g, a, b, w))
 }
 
 /// One phase `r` of a strided dimension: the input pixels `i ≡ r − p (mod s)` and the taps
@@ -385,8 +388,8 @@ impl Phase {
         }
         let taps = (k - r).div_ceil(s as usize);
         // pixel i = q·s + r − p for q in [q_lo, q_hi)
-        let ceil = |a: isize| if a <= 0 { 0 } else { (a + s - 1) / s };
-        let (q_lo, q_hi) = (ceil(p - r as isize), ceil(size + p - r as isize));
+        let q_lo = ceil_div_nonneg(p - r as isize, s as usize) as isize;
+        let q_hi = ceil_div_nonneg(size + p - r as isize, s as usize) as isize;
         if q_hi <= q_lo {
             return None;
         }

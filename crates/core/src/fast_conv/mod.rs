@@ -52,15 +52,17 @@ pub trait GemmConv: Backend {
     ) -> FloatTensor<Self>;
 }
 
+/// What the [`kernels`] handle: one group, dilation 1, symmetric padding, `f32`.
+#[cfg(feature = "flex")]
+fn kernels_support(options: &ConvOptions<2>, dtype: DType) -> bool {
+    options.groups == 1 && options.dilation == [1, 1] && !options.is_asymmetric() && dtype == DType::F32
+}
+
 /// Whether [`conv2d`] takes the fast path for these operands.
 pub fn accelerated(x: &Tensor<4>, options: &ConvOptions<2>) -> bool {
     #[cfg(feature = "flex")]
     {
-        options.groups == 1
-            && options.dilation == [1, 1]
-            && !options.is_asymmetric()
-            && x.dtype() == DType::F32
-            && x.device().inner() == Device::flex()
+        kernels_support(options, x.dtype()) && x.device().inner() == Device::flex()
     }
     #[cfg(not(feature = "flex"))]
     {
