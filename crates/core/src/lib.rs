@@ -19,6 +19,8 @@ pub mod augment;
 pub mod backend;
 pub mod data;
 pub mod fast_conv;
+#[cfg(feature = "flex")]
+mod flex_buffers;
 pub mod fused_minmax;
 pub mod models;
 pub mod plot;

@@ -1,26 +1,11 @@
 //! [`FusedMinMax`] on flex: one pass forward, one pass backward, chunks in parallel.
 
 use super::FusedMinMax;
+use crate::flex_buffers::{f32_tensor, f32_values};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Flex, TensorMetadata};
-use burn::tensor::{DType, Shape, TensorData};
+use burn::tensor::DType;
 use rayon::prelude::*;
-
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<f32>()
-                .expect("contiguous f32")
-                .to_vec(),
-        ),
-    }
-}
-
-fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
 
 /// Blocks per parallel task: about 64 Ki values.
 fn blocks_per_task(half: usize) -> usize {
@@ -31,7 +16,7 @@ impl FusedMinMax for Flex {
     fn fused_minmax(x: FlexTensor, half: usize) -> FlexTensor {
         assert_eq!(x.dtype(), DType::F32, "fused_minmax: f32 only");
         let shape = x.shape();
-        let xs = values(&x);
+        let xs = f32_values(&x);
         let mut out = vec![0.0f32; xs.len()];
         let task = 2 * half * blocks_per_task(half);
         out.par_chunks_mut(task)
@@ -46,12 +31,12 @@ impl FusedMinMax for Flex {
                     }
                 }
             });
-        tensor(out, shape)
+        f32_tensor(out, shape)
     }
 
     fn fused_minmax_backward(x: FlexTensor, grad: FlexTensor, half: usize) -> FlexTensor {
         let shape = x.shape();
-        let (xs, gs) = (values(&x), values(&grad));
+        let (xs, gs) = (f32_values(&x), f32_values(&grad));
         let mut out = vec![0.0f32; xs.len()];
         let task = 2 * half * blocks_per_task(half);
         out.par_chunks_mut(task)
@@ -72,6 +57,6 @@ impl FusedMinMax for Flex {
                     }
                 }
             });
-        tensor(out, shape)
+        f32_tensor(out, shape)
     }
 }
