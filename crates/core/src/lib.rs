@@ -4,6 +4,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`allocator`] | keeping freed buffers in the process (glibc thresholds), peak RSS |
+//! | [`config`] | the one strict JSON configuration loader (unknown fields are errors naming file and field) |
 //! | [`backend`] | choosing the Burn device at run time (`--device flex|ndarray|wgpu`) |
 //! | [`fast_conv`] | conv2d for the flex backend as im2col + GEMM, forward and backward (a Burn extension) |
 //! | [`fused_minmax`] | the MinMax activation as one pass forward and backward on flex (a Burn extension) |
@@ -17,6 +18,7 @@
 pub mod allocator;
 pub mod augment;
 pub mod backend;
+pub mod config;
 pub mod data;
 pub mod fast_conv;
 #[cfg(feature = "flex")]

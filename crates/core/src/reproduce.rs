@@ -3,18 +3,36 @@
 
 use std::path::PathBuf;
 
+/// How much of a paper a reproduction runs: the one scale every paper crate uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scale {
+    /// Minutes-scale runs on a CPU (the default).
+    Quick,
+    /// The paper-scale configurations (or the largest this crate runs on a CPU; each crate's
+    /// `reproduce` module says which).
+    Full,
+}
+
 /// `--quick` (the default) or `--full`, and where the report goes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReproduceArgs {
     /// Minutes-scale runs on a CPU (the default).
     #[arg(long, conflicts_with = "full")]
-    pub quick: bool,
+    quick: bool,
     /// The paper-scale configurations.
     #[arg(long)]
-    pub full: bool,
+    full: bool,
     /// Results directory: the report is `<out>/<paper>.md`, its figures `<out>/<paper>/`.
     #[arg(long, default_value = "docs/results")]
     pub out: PathBuf,
+}
+
+impl ReproduceArgs {
+    /// The scale the flags ask for.
+    pub fn scale(&self) -> Scale {
+        if self.full { Scale::Full } else { Scale::Quick }
+    }
 }
 
 #[cfg(test)]
@@ -31,10 +49,11 @@ mod tests {
     #[test]
     fn parses_the_flags_xtask_passes_and_rejects_both_scales() {
         let c = Cli::try_parse_from(["bin", "--full", "--out", "x/y"]).unwrap();
-        assert!(c.args.full && !c.args.quick);
+        assert_eq!(c.args.scale(), Scale::Full);
         assert_eq!(c.args.out, PathBuf::from("x/y"));
         let d = Cli::try_parse_from(["bin"]).unwrap();
-        assert!(!d.args.full && d.args.out == std::path::Path::new("docs/results"));
+        assert!(d.args.scale() == Scale::Quick && d.args.out == std::path::Path::new("docs/results"));
+        assert_eq!(Cli::try_parse_from(["bin", "--quick"]).unwrap().args.scale(), Scale::Quick);
         assert!(Cli::try_parse_from(["bin", "--quick", "--full"]).is_err());
     }
 }

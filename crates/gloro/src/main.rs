@@ -299,7 +299,7 @@ fn main() -> Result<()> {
         } => {
             let (_, device) = cli.device.device()?;
             let opts = gloro::reproduce::Options {
-                full: args.full,
+                full: args.scale() == repro_core::reproduce::Scale::Full,
                 out: args.out,
                 runs_dir,
                 data,

@@ -164,7 +164,7 @@ fn main() -> Result<()> {
             save_json(&out, "variance.json", &curves)?;
         }
         Command::Reproduce { args, data } => {
-            let (full, out) = (args.full, args.out);
+            let (full, out) = (args.scale() == repro_core::reproduce::Scale::Full, args.out);
             let scale = if full { Scale::Full } else { Scale::Quick };
             let ctx = Context {
                 device: device.clone(),

@@ -198,7 +198,7 @@ fn main() -> Result<()> {
             data,
         } => {
             let opts = ReproduceOptions {
-                scale: if args.full { Scale::Full } else { Scale::Quick },
+                scale: if args.scale() == repro_core::reproduce::Scale::Full { Scale::Full } else { Scale::Quick },
                 out: args.out,
                 skip_training,
                 data,
