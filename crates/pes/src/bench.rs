@@ -1,16 +1,17 @@
-//! The `pes-mnist-mlp` throughput benchmark, defined by `/work/shared/bench/jax_ref.py`.
+//! The `pes-mnist-mlp` throughput benchmark, defined by the JAX reference script
+//! `../shared/bench/jax_ref.py` (relative to the workspace root; `cargo xtask bench` runs both).
 //!
 //! MLP 784-100-100-10 (He-normal init, zero biases) trained by SGD momentum 0.9 with the
 //! inverse-time-decay schedule; N particles (antithetic), σ = 0.1, K = 10 inner steps per
 //! outer step; all particles share the initial network and K fixed synthetic batches
 //! (uniform [0, 1) pixels, random labels) reused every truncation; a step's objective is the
 //! loss of the updated network on the step's own batch; no episode end. One outer step =
-//! one PES truncation of every particle (this crate's [`Pes`](crate::pes::Pes) estimator,
-//! the code used for training) + an Adam update of θ. Reports particle inner steps per
+//! one PES truncation of every particle (this crate's [`Persistent`](crate::estimators::Persistent)
+//! estimator, the code used for training) + an Adam update of θ. Reports particle inner steps per
 //! second.
 
 use crate::error::Result;
-use crate::estimator::{EstimatorConfig, EstimatorKind, build};
+use crate::estimators::{EstimatorConfig, EstimatorKind, build};
 use crate::outer::{OuterConfig, OuterOptimizer};
 use crate::problems::mnist_schedule::{Batches, Init, MnistSchedule, ObjectiveBatch};
 use burn::tensor::Device;
@@ -39,14 +40,19 @@ pub struct BenchArgs {
 /// One benchmark measurement (printed as one JSON line).
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchResult {
+    /// `pes-mnist-mlp`.
     pub workload: &'static str,
+    /// `burn`.
     pub framework: &'static str,
+    /// Particles N.
     pub particles: usize,
+    /// Truncation length K.
     pub k: usize,
     /// Particle inner steps per second, `N·K / step time`.
     pub items_per_s: f64,
     /// Mean seconds per outer step, in milliseconds.
     pub step_ms: f64,
+    /// CPU threads of the backend.
     pub threads: usize,
     /// Peak resident set size of the process at the end, MiB.
     pub peak_rss_mb: f64,

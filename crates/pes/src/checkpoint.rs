@@ -7,7 +7,7 @@
 //! `PESB`, count (u32), then per tensor rank (u32), dims (u64 each), f32 values (LE).
 
 use crate::error::{PesError, Result};
-use crate::estimator::Snapshot;
+use crate::estimators::Snapshot;
 use crate::outer::OuterOptimizer;
 use burn::tensor::TensorData;
 use repro_core::train::run_dir::write_atomic;

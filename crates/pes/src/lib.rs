@@ -2,44 +2,37 @@
 //! Graphs with Persistent Evolution Strategies" (Vicol, Metz & Sohl-Dickstein, ICML 2021) on
 //! Burn.
 //!
-//! | module | what it holds |
-//! |---|---|
-//! | [`error`] | the library's error type (non-finite losses, bad settings, checkpoints) |
-//! | [`problem`] | the unrolled-computation-graph interface; particles as a batch dimension |
-//! | [`estimator`] | the gradient-estimator trait, configs, episode clock, [`estimator::build`] |
-//! | [`noise`] | antithetic Gaussian perturbations, reproducible per call |
-//! | [`es`] | truncated ES and full-episode ES (§3) |
-//! | [`pes`] | Persistent ES (§4, Eq. 7) |
-//! | [`noise_reuse`] | noise-reuse ES (Li et al. 2023; beyond the paper) |
-//! | [`tbptt`] | truncated and full backpropagation through time |
-//! | [`rtrl`] | real-time recurrent learning (small states) |
-//! | [`outer`] | SGD and Adam on θ |
-//! | [`checkpoint`] | θ, optimiser, ξ and particle states on disk; atomic, resumable |
-//! | [`meta`] | the meta-training loop, with checkpoints and `--resume` |
-//! | [`experiments`] | runners of the experiments (all methods, landscapes) |
-//! | [`problems`] | influence balancing, toy regression, MNIST LR schedule, small RNN |
-//! | [`variance`] | the variance-versus-unrolls experiment (§5.4) |
-//! | [`report`] | `pes reproduce`: runs the experiments and writes the figures and `pes.md` |
-//! | [`bench`](mod@bench) | the `pes-mnist-mlp` throughput benchmark |
+//! | module | paper | what it holds |
+//! |---|---|---|
+//! | [`problems`] | §2 (Eq. 1), §5 | the [`UnrolledProblem`] interface (particles as a batch dimension) and the inner problems: influence balancing, toy regression, MNIST schedule, small RNN |
+//! | [`estimators`] | §3–§4, Table 1 | the [`GradientEstimator`] trait, [`EstimatorConfig`], [`build`]; one file per method: PES (§4, Eq. 7), truncated/full ES (§3, Eq. 4), noise-reuse ES, TBPTT/BPTT, RTRL |
+//! | [`noise`] | §3 | antithetic Gaussian perturbations, reproducible per `(seed, call)` |
+//! | [`outer`] | §5 | SGD and Adam on θ |
+//! | [`meta`] | Algorithm 1 | the meta-training loop, with checkpoints and `--resume` |
+//! | [`checkpoint`] | — | θ, optimiser and estimator state (JSON) and particle states (safetensors), atomic |
+//! | [`experiments`] | §5.1–§5.4, Figs. 4–7 | each experiment's config and runner (all methods from one θ₀, landscapes, variance) |
+//! | [`reproduce`] | — | `pes reproduce`: which experiments run at which scale |
+//! | [`report`] | — | figures and `pes.md` from the results |
+//! | [`bench`](mod@bench) | — | the `pes-mnist-mlp` throughput benchmark |
+//! | [`error`] | — | [`PesError`] and [`Result`] |
+
+#![warn(missing_docs)]
 
 pub mod bench;
 pub mod checkpoint;
 pub mod error;
-pub mod es;
-pub mod estimator;
+pub mod estimators;
 pub mod experiments;
 pub mod meta;
 pub mod noise;
-pub mod noise_reuse;
 pub mod outer;
-pub mod pes;
-pub mod problem;
 pub mod problems;
 pub mod report;
-pub mod rtrl;
-pub mod tbptt;
-pub mod variance;
+pub mod reproduce;
 
 pub use error::{PesError, Result};
-pub use estimator::{Estimate, EstimatorConfig, EstimatorKind, GradientEstimator, build};
-pub use problem::{ParticleState, UnrolledProblem, Window};
+pub use estimators::{
+    Estimate, EstimatorConfig, EstimatorKind, GradientEstimator, NoiseReuseEs, Persistent, Rtrl, Tbptt,
+    TruncatedEs, build,
+};
+pub use problems::{ParticleState, UnrolledProblem, Window};

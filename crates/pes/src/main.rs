@@ -1,16 +1,14 @@
 //! `pes`: the command line over the library (see `pes --help`).
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
+use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
-use pes::experiments::{self, Context};
-use pes::problems::influence::InfluenceConfig;
-use pes::problems::mnist_schedule::MnistConfig;
-use pes::problems::toy_regression::ToyConfig;
-use pes::report::{self, Scale};
-use pes::variance::VarianceConfig;
+use pes::experiments::{self, Context, InfluenceConfig, MnistConfig, ToyConfig, VarianceConfig};
+use pes::report;
 use repro_core::DeviceArgs;
 use repro_core::data::DataArgs;
 use repro_core::train::RunDir;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
@@ -82,31 +80,35 @@ enum Command {
     Bench(pes::bench::BenchArgs),
 }
 
-fn read_config<C: DeserializeOwned + Default>(path: &Option<PathBuf>) -> Result<C> {
-    match path {
-        None => Ok(C::default()),
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
-        }
-    }
-}
-
-fn context(flags: &RunFlags, device: &burn::tensor::Device) -> Result<Context> {
-    let run = RunDir::create(&flags.runs_dir, "pes", &flags.name, flags.resume)?;
-    Ok(Context {
+/// Loads a subcommand's config, runs it in its run directory, draws its figures and saves
+/// `results.json` beside them.
+fn meta_command<C, R>(
+    flags: &RunFlags,
+    device: &Device,
+    config: Option<C>,
+    run: impl FnOnce(&C, &Context) -> pes::Result<R>,
+    plot: impl FnOnce(&R, &Path) -> pes::Result<()>,
+) -> Result<()>
+where
+    C: Serialize + DeserializeOwned + Default,
+    R: Serialize,
+{
+    let config = match config {
+        Some(c) => c,
+        None => experiments::load_config(flags.config.as_deref())?,
+    };
+    let dir = RunDir::create(&flags.runs_dir, "pes", &flags.name, flags.resume)?;
+    dir.write_config(&config)?;
+    let ctx = Context {
         device: device.clone(),
-        run: Some(run),
+        run: Some(dir.clone()),
         resume: flags.resume,
         progress: true,
         checkpoint_every: flags.checkpoint_every,
-    })
-}
-
-fn save_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(name), serde_json::to_string_pretty(value)?)?;
-    eprintln!("wrote {}", dir.join(name).display());
+    };
+    let result = run(&config, &ctx)?;
+    plot(&result, &dir.path)?;
+    report::save_json(&dir.path, "results.json", &result)?;
     Ok(())
 }
 
@@ -116,64 +118,44 @@ fn main() -> Result<()> {
     repro_core::allocator::keep_freed_memory();
     let (_, device) = cli.device.device()?;
     match cli.command {
-        Command::Influence(flags) => {
-            let cfg: InfluenceConfig = read_config(&flags.config)?;
-            let ctx = context(&flags, &device)?;
-            let run = ctx.run.clone().expect("run dir");
-            run.write_config(&cfg)?;
-            let runs = experiments::influence(&cfg, &ctx)?;
-            report::plot_influence(&runs, &run.path)?;
-            save_json(&run.path, "results.json", &runs)?;
-        }
+        Command::Influence(flags) => meta_command::<InfluenceConfig, _>(
+            &flags,
+            &device,
+            None,
+            experiments::influence::run,
+            |runs, dir| report::plot_influence(runs, dir),
+        )?,
         Command::Toy(flags) => {
-            let cfg: ToyConfig = read_config(&flags.config)?;
-            let ctx = context(&flags, &device)?;
-            let run = ctx.run.clone().expect("run dir");
-            run.write_config(&cfg)?;
-            let result = experiments::toy(&cfg, &ctx)?;
-            report::plot_toy(&result, &run.path)?;
-            save_json(&run.path, "results.json", &result)?;
+            meta_command::<ToyConfig, _>(&flags, &device, None, experiments::toy::run, report::plot_toy)?
         }
         Command::Mnist {
             run: flags,
             quick,
             data,
         } => {
-            let cfg: MnistConfig = match (&flags.config, quick) {
-                (None, true) => MnistConfig::quick(),
-                _ => read_config(&flags.config)?,
-            };
-            let ctx = context(&flags, &device)?;
-            let run = ctx.run.clone().expect("run dir");
-            run.write_config(&cfg)?;
-            let result = experiments::mnist(&cfg, &data, &ctx)?;
-            report::plot_mnist(&result, &run.path)?;
-            save_json(&run.path, "results.json", &result)?;
+            let preset = (flags.config.is_none() && quick).then(MnistConfig::quick);
+            let run = |cfg: &MnistConfig, ctx: &Context| experiments::mnist::run(cfg, &data, ctx);
+            meta_command(&flags, &device, preset, run, report::plot_mnist)?
         }
         Command::Variance { config, quick, out } => {
             let cfg: VarianceConfig = match (&config, quick) {
                 (None, true) => VarianceConfig::quick(),
-                _ => read_config(&config)?,
+                _ => experiments::load_config(config.as_deref())?,
             };
-            let curves = pes::variance::run(&cfg, &device)?;
+            let curves = experiments::variance::run(&cfg, &device)?;
             for c in &curves {
                 eprintln!("{:?}: {:?}", c.sequence, c.points);
             }
             std::fs::create_dir_all(&out)?;
             report::plot_variance(&curves, &out)?;
-            save_json(&out, "variance.json", &curves)?;
+            report::save_json(&out, "variance.json", &curves)?;
         }
         Command::Reproduce { args, data } => {
-            let (full, out) = (args.scale() == repro_core::reproduce::Scale::Full, args.out);
-            let scale = if full { Scale::Full } else { Scale::Quick };
             let ctx = Context {
-                device: device.clone(),
-                run: None,
-                resume: false,
                 progress: true,
-                checkpoint_every: 0,
+                ..Context::quiet(&device)
             };
-            report::reproduce(scale, &out, &data, &ctx)?;
+            pes::reproduce::reproduce(args.scale(), &args.out, &data, &ctx)?;
         }
         Command::Bench(args) => {
             let r = pes::bench::run(&args, &device)?;

@@ -4,9 +4,9 @@
 
 use crate::checkpoint::{MetaCheckpointer, MetaRecord, MetaState};
 use crate::error::Result;
-use crate::estimator::GradientEstimator;
+use crate::estimators::GradientEstimator;
 use crate::outer::{OuterConfig, OuterOptimizer};
-use crate::problem::UnrolledProblem;
+use crate::problems::UnrolledProblem;
 use repro_core::train::{RunDir, progress_bar};
 
 /// How to run one method's meta-training.

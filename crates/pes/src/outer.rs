@@ -5,21 +5,27 @@ use serde::{Deserialize, Serialize};
 
 /// Which outer optimiser and its hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum OuterConfig {
     /// `θ ← θ − lr·g` (with heavy-ball momentum `m ← μ m + g` when `momentum > 0`).
     Sgd {
+        /// Learning rate.
         lr: f64,
+        /// Heavy-ball momentum μ (0: none).
         #[serde(default)]
         momentum: f64,
     },
     /// Adam with bias correction (Kingma & Ba), optax defaults `ε = 1e-8`.
     Adam {
+        /// Learning rate.
         lr: f64,
+        /// First-moment decay β1 (0.9).
         #[serde(default = "default_beta1")]
         beta1: f64,
+        /// Second-moment decay β2 (0.999).
         #[serde(default = "default_beta2")]
         beta2: f64,
+        /// ε added to the denominator (1e-8).
         #[serde(default = "default_eps")]
         eps: f64,
     },
@@ -54,6 +60,7 @@ impl OuterConfig {
 /// An outer optimiser with its moment estimates (serialisable for checkpoints).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OuterOptimizer {
+    /// Which optimiser.
     pub config: OuterConfig,
     /// First moment (momentum buffer for SGD).
     pub m: Vec<f64>,
@@ -64,6 +71,7 @@ pub struct OuterOptimizer {
 }
 
 impl OuterOptimizer {
+    /// A fresh optimiser for a θ of `dim` values (zero moments).
     pub fn new(config: OuterConfig, dim: usize) -> Self {
         Self {
             config,

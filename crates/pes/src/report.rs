@@ -1,27 +1,17 @@
-//! `pes reproduce`: runs the experiments and writes `DIR/pes.md` with the paper's figures
-//! redrawn from our runs under `DIR/pes/` (PNG), the numbers the issue quotes beside ours,
-//! and every history in `DIR/pes/results.json`.
+//! Rendering of results: the paper's figures redrawn from our runs (PNG) and `DIR/pes.md`,
+//! our numbers beside the paper's, with every history in `DIR/pes/results.json`. What runs is
+//! decided in [`crate::reproduce`].
 
 use crate::error::Result;
-use crate::experiments::{self, Context, Grid, MethodRun, MnistResult, ToyResult};
-use crate::problems::influence::InfluenceConfig;
-use crate::problems::mnist_schedule::MnistConfig;
-use crate::problems::toy_regression::ToyConfig;
-use crate::variance::{self, VarianceConfig, VarianceCurve};
-use repro_core::data::DataArgs;
+use crate::estimators::{EstimatorKind, Method};
+use crate::experiments::{
+    Grid, InfluenceConfig, MethodRun, MnistConfig, MnistResult, ToyConfig, ToyResult, VarianceConfig,
+    VarianceCurve,
+};
 use repro_core::plot::{Heatmap, LinePlot, Series, heatmap, line_plot};
+use repro_core::reproduce::Scale;
 use std::fmt::Write as _;
-use std::path::Path;
-
-/// Scale of a reproduction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Scale {
-    /// Toy problems at the issue's settings (influence in full, toy regression 1000
-    /// iterations), MNIST and the variance study scaled down: minutes on a laptop CPU.
-    Quick,
-    /// The paper's settings everywhere (MNIST takes days on a 2-core CPU).
-    Full,
-}
+use std::path::{Path, PathBuf};
 
 /// Influence-balancing figure (Fig. 4): loss and θ against outer iterations.
 pub fn plot_influence(runs: &[MethodRun], dir: &Path) -> Result<()> {
@@ -190,8 +180,73 @@ pub fn plot_variance(curves: &[VarianceCurve], dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn find<'a>(runs: &'a [MethodRun], label: &str) -> Option<&'a MethodRun> {
-    runs.iter().find(|r| r.label == label)
+/// Writes `value` as pretty JSON to `dir/name`.
+pub fn save_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(value)?)?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// The folder of the figures and `results.json` under the results directory `out`.
+pub fn figures_dir(out: &Path) -> PathBuf {
+    out.join("pes")
+}
+
+/// Everything `pes.md` shows: each experiment's settings and results.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportInput<'a> {
+    /// The scale that was run.
+    pub scale: Scale,
+    /// The device, as named in the report.
+    pub device: &'a str,
+    /// Influence balancing (§5.1): settings and one run per method.
+    pub influence: (&'a InfluenceConfig, &'a [MethodRun]),
+    /// Toy regression (§5.2): settings, runs and landscape.
+    pub toy: (&'a ToyConfig, &'a ToyResult),
+    /// MNIST schedule (§5.3): settings, runs and landscape.
+    pub mnist: (&'a MnistConfig, &'a MnistResult),
+    /// Variance against unrolls (§5.4): settings and curves.
+    pub variance: (&'a VarianceConfig, &'a [VarianceCurve]),
+}
+
+/// What the paper reports for a method of the influence-balancing comparison (Fig. 4).
+fn influence_claim(method: Method) -> &'static str {
+    use EstimatorKind::*;
+    match (method.kind, method.truncation) {
+        (Pes, Some(1)) => "within 1e-3 of −1/6, loss < 1e-9 by iteration 3000",
+        (Tbptt | TruncatedEs, Some(1)) => "moves away from θ*",
+        (Rtrl, Some(1)) => "converges (exact gradient)",
+        _ => "—",
+    }
+}
+
+/// The toy-regression method PES's threshold crossing is reported for.
+const TOY_PES: Method = Method {
+    kind: EstimatorKind::Pes,
+    truncation: Some(10),
+};
+
+/// What the paper reports for a method of the toy-regression comparison (Fig. 5).
+fn toy_claim(method: Method) -> &'static str {
+    use EstimatorKind::*;
+    match (method.kind, method.truncation) {
+        _ if method == TOY_PES => "≈2488 → below 600 within 1000 iterations",
+        (Tbptt, Some(10)) => "stalls near 2423",
+        (Es, _) => "converges (unbiased, K = T)",
+        (TruncatedEs, Some(10)) => "biased (stalls)",
+        _ => "—",
+    }
+}
+
+/// What the paper reports for a method of the MNIST comparison (Fig. 6).
+fn mnist_claim(method: Method) -> &'static str {
+    if method.kind == EstimatorKind::Pes {
+        "moves toward the low-loss region of the landscape"
+    } else {
+        "short-horizon bias: stops short of the low-loss region PES reaches"
+    }
 }
 
 fn fmt_theta(t: &[f64]) -> String {
@@ -199,11 +254,16 @@ fn fmt_theta(t: &[f64]) -> String {
     format!("({})", v.join(", "))
 }
 
-/// Runs everything at `scale` and writes `out/pes.md` and `out/pes/*`.
-pub fn reproduce(scale: Scale, out: &Path, data: &DataArgs, ctx: &Context) -> Result<()> {
-    let dir = out.join("pes");
+/// Writes `out/pes.md` and `out/pes/results.json` from the results (the figures are drawn by
+/// the `plot_*` functions as each experiment finishes); returns the report's path.
+pub fn write(out: &Path, input: &ReportInput<'_>) -> Result<PathBuf> {
+    let dir = figures_dir(out);
     std::fs::create_dir_all(&dir)?;
-    let quick = scale == Scale::Quick;
+    let quick = input.scale == Scale::Quick;
+    let (inf_cfg, inf) = input.influence;
+    let (toy_cfg, toy) = input.toy;
+    let (mnist_cfg, mnist) = input.mnist;
+    let (var_cfg, curves) = input.variance;
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -214,14 +274,10 @@ pub fn reproduce(scale: Scale, out: &Path, data: &DataArgs, ctx: &Context) -> Re
         "Generated by `cargo run --release -p pes -- reproduce {}` (crate `pes`, Burn, device {:?}). \
          Figures are redrawn from our runs; the \"issue\" column quotes the numbers the task states for the paper.\n",
         if quick { "--quick" } else { "--full" },
-        ctx.device
+        input.device
     );
 
-    // §5.1 influence balancing — cheap, always at the paper's settings.
-    let inf_cfg = InfluenceConfig::default();
-    eprintln!("== influence balancing ==");
-    let inf = experiments::influence(&inf_cfg, ctx)?;
-    plot_influence(&inf, &dir)?;
+    // §5.1 influence balancing.
     let _ = writeln!(md, "## Influence balancing (§5.1, Fig. 4)\n");
     let _ = writeln!(
         md,
@@ -232,13 +288,8 @@ pub fn reproduce(scale: Scale, out: &Path, data: &DataArgs, ctx: &Context) -> Re
         md,
         "| method | issue / paper | ours: final θ | ours: final loss | time |\n|---|---|---|---|---|"
     );
-    for r in &inf {
-        let claim = match r.label.as_str() {
-            "PES K=1" => "within 1e-3 of −1/6, loss < 1e-9 by iteration 3000",
-            "TBPTT K=1" | "TES K=1" => "moves away from θ*",
-            "RTRL K=1" => "converges (exact gradient)",
-            _ => "—",
-        };
+    for r in inf {
+        let claim = influence_claim(r.method());
         let last = r.last();
         let _ = writeln!(
             md,
@@ -256,14 +307,6 @@ pub fn reproduce(scale: Scale, out: &Path, data: &DataArgs, ctx: &Context) -> Re
     );
 
     // §5.2 toy regression.
-    let mut toy_cfg = ToyConfig::default();
-    if quick {
-        toy_cfg.iterations = 1000;
-        toy_cfg.grid = 60;
-    }
-    eprintln!("== toy regression ==");
-    let toy = experiments::toy(&toy_cfg, ctx)?;
-    plot_toy(&toy, &dir)?;
     let _ = writeln!(md, "## Toy 2-D regression, linear LR schedule (§5.2, Fig. 5)\n");
     let _ = writeln!(
         md,
@@ -276,13 +319,7 @@ pub fn reproduce(scale: Scale, out: &Path, data: &DataArgs, ctx: &Context) -> Re
         "| method | issue / paper | ours: start | ours: best | ours: final | final θ | time |\n|---|---|---|---|---|---|---|"
     );
     for r in &toy.runs {
-        let claim = match r.label.as_str() {
-            "PES K=10" => "≈2488 → below 600 within 1000 iterations",
-            "TBPTT K=10" => "stalls near 2423",
-            "ES" => "converges (unbiased, K = T)",
-            "TES K=10" => "biased (stalls)",
-            _ => "—",
-        };
+        let claim = toy_claim(r.method());
         let _ = writeln!(
             md,
             "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} s |",
@@ -295,7 +332,7 @@ pub fn reproduce(scale: Scale, out: &Path, data: &DataArgs, ctx: &Context) -> Re
             r.seconds
         );
     }
-    if let Some(p) = find(&toy.runs, "PES K=10") {
+    if let Some(p) = toy.runs.iter().find(|r| r.method() == TOY_PES) {
         let first_below = p
             .history
             .iter()
@@ -310,14 +347,6 @@ pub fn reproduce(scale: Scale, out: &Path, data: &DataArgs, ctx: &Context) -> Re
     );
 
     // §5.3 MNIST.
-    let mnist_cfg = if quick {
-        MnistConfig::quick()
-    } else {
-        MnistConfig::full()
-    };
-    eprintln!("== MNIST learning-rate schedule ==");
-    let mnist = experiments::mnist(&mnist_cfg, data, ctx)?;
-    plot_mnist(&mnist, &dir)?;
     let _ = writeln!(md, "## MNIST learning-rate schedule (§5.3, Fig. 6)\n");
     let _ = writeln!(
         md,
@@ -346,11 +375,7 @@ pub fn reproduce(scale: Scale, out: &Path, data: &DataArgs, ctx: &Context) -> Re
         "| method | issue / paper | start meta-loss | final meta-loss | final (lr0, decay) | time |\n|---|---|---|---|---|---|"
     );
     for r in &mnist.runs {
-        let claim = if r.label.starts_with("PES") {
-            "moves toward the low-loss region of the landscape"
-        } else {
-            "short-horizon bias: stops short of the low-loss region PES reaches"
-        };
+        let claim = mnist_claim(r.method());
         let th = &r.last().theta;
         let _ = writeln!(
             md,
@@ -370,14 +395,6 @@ pub fn reproduce(scale: Scale, out: &Path, data: &DataArgs, ctx: &Context) -> Re
     );
 
     // §5.4 variance.
-    let var_cfg = if quick {
-        VarianceConfig::quick()
-    } else {
-        VarianceConfig::default()
-    };
-    eprintln!("== variance ==");
-    let curves = variance::run(&var_cfg, &ctx.device)?;
-    plot_variance(&curves, &dir)?;
     let _ = writeln!(md, "## Variance against the number of unrolls (§5.4, Fig. 7)\n");
     let _ = writeln!(
         md,
@@ -400,20 +417,18 @@ pub fn reproduce(scale: Scale, out: &Path, data: &DataArgs, ctx: &Context) -> Re
         header.join(" | "),
         "---|".repeat(header.len())
     );
-    for c in &curves {
+    for c in curves {
         let v: Vec<String> = c.points.iter().map(|(_, v)| format!("{v:.3}")).collect();
         let _ = writeln!(md, "| {:?} | {} |", c.sequence, v.join(" | "));
     }
     let _ = writeln!(md, "\n![variance](pes/variance.png)\n");
 
     let json = serde_json::json!({
-        "scale": scale, "influence": inf, "toy": toy, "mnist": mnist, "variance": curves,
+        "scale": input.scale, "influence": inf, "toy": toy, "mnist": mnist, "variance": curves,
     });
-    std::fs::write(
-        dir.join("results.json"),
-        serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?,
-    )?;
-    std::fs::write(out.join("pes.md"), md)?;
-    eprintln!("wrote {}", out.join("pes.md").display());
-    Ok(())
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json)?)?;
+    let path = out.join("pes.md");
+    std::fs::write(&path, md)?;
+    eprintln!("wrote {}", path.display());
+    Ok(path)
 }

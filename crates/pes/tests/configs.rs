@@ -2,21 +2,21 @@
 //! binary-level pieces (MNIST experiment, plots, benchmark) run end to end at a tiny scale.
 
 use burn::tensor::Device;
-use pes::estimator::{EstimatorConfig, EstimatorKind};
-use pes::experiments::{Context, mnist};
-use pes::problems::influence::InfluenceConfig;
-use pes::problems::mnist_schedule::MnistConfig;
-use pes::problems::toy_regression::ToyConfig;
-use pes::variance::VarianceConfig;
+use pes::PesError;
+use pes::estimators::{EstimatorConfig, EstimatorKind};
+use pes::experiments::mnist::run as mnist;
+use pes::experiments::{Context, InfluenceConfig, MnistConfig, ToyConfig, VarianceConfig, load_config};
+use repro_core::config::ConfigError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
 
-fn same<C: Serialize + DeserializeOwned>(file: &str, default: C) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("configs")
-        .join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let parsed: C = serde_json::from_str(&text).unwrap();
+fn configs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("configs")
+}
+
+fn same<C: Serialize + DeserializeOwned + Default>(file: &str, default: C) {
+    let parsed: C = load_config(Some(&configs_dir().join(file))).unwrap();
     assert_eq!(
         serde_json::to_value(parsed).unwrap(),
         serde_json::to_value(default).unwrap(),
@@ -40,6 +40,79 @@ fn shipped_configs_are_the_paper_defaults() {
     // Partial configs fall back to the defaults field by field.
     let partial: ToyConfig = serde_json::from_str(r#"{"iterations": 7}"#).unwrap();
     assert_eq!((partial.iterations, partial.horizon), (7, 100));
+}
+
+/// Loads `path` as the config type its file name names (`influence*`, `toy*`, `mnist*`,
+/// `variance*`); a file of no known experiment is an error too.
+fn load_by_name(path: &Path) -> pes::Result<()> {
+    let name = path.file_name().unwrap().to_string_lossy();
+    if name.starts_with("influence") {
+        load_config::<InfluenceConfig>(Some(path)).map(drop)
+    } else if name.starts_with("toy") {
+        load_config::<ToyConfig>(Some(path)).map(drop)
+    } else if name.starts_with("mnist") {
+        load_config::<MnistConfig>(Some(path)).map(drop)
+    } else if name.starts_with("variance") {
+        load_config::<VarianceConfig>(Some(path)).map(drop)
+    } else {
+        panic!("{}: no experiment config type for this file name", path.display())
+    }
+}
+
+/// Every JSON file shipped under `configs/` loads strictly as its experiment's config.
+#[test]
+fn every_shipped_config_loads() {
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(configs_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            if let Err(e) = load_by_name(&path) {
+                panic!("{e}");
+            }
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 5, "only {loaded} configs found");
+}
+
+/// A misspelt key, at the top level or inside a method or the outer optimiser, is an error
+/// that names the file and the field instead of a silently applied default.
+#[test]
+fn misspelt_config_keys_are_rejected_naming_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    // (file, text, accepted paths of the offending field, misspelt key)
+    let cases: [(&str, &str, &[&str], &str); 3] = [
+        ("top.json", r#"{"iterations": 7, "itrations": 8}"#, &["itrations"], "itrations"),
+        (
+            "method.json",
+            r#"{"methods": [{"kind": "pes", "particles": 10, "sigma": 0.1, "truncation": 10, "seed": 0, "sigm": 1.0}]}"#,
+            &["methods[0].sigm"],
+            "sigm",
+        ),
+        (
+            "outer.json",
+            r#"{"outer": {"kind": "adam", "lr": 0.01, "beta_1": 0.9}}"#,
+            // The tagged optimiser enum is buffered before its variant is read.
+            &["outer.beta_1", "outer"],
+            "beta_1",
+        ),
+    ];
+    for (file, text, fields, key) in cases {
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        let err = load_config::<ToyConfig>(Some(&path)).unwrap_err();
+        let message = err.to_string();
+        match &err {
+            PesError::ConfigFile(ConfigError::Parse {
+                field: f, message: m, ..
+            }) => {
+                assert!(fields.contains(&f.as_str()), "{file}: field `{f}`: {message}");
+                assert!(m.contains(&format!("unknown field `{key}`")), "{message}");
+            }
+            other => panic!("{file}: expected a parse error, got {other:?}"),
+        }
+        assert!(message.contains(&path.display().to_string()), "{message}");
+    }
 }
 
 /// A tiny MNIST meta-training (embedded subset when full MNIST is absent): landscape,
@@ -67,6 +140,16 @@ fn mnist_experiment_runs_end_to_end_at_tiny_scale() {
         // Sum over T = 10 steps of a cross-entropy near ln 10 at the start.
         let e = r.history[0].eval.unwrap();
         assert!(e > 5.0 && e < 40.0, "meta-loss {e}");
+        // At lr₀ = 0.003 a 10-step episode barely trains: both methods raise lr₀ and the
+        // (deterministic) meta-loss of a fresh episode falls.
+        let end = r.last().eval.unwrap();
+        eprintln!(
+            "{}: meta-loss {e:.4} → {end:.4}, θ = {:?}",
+            r.label,
+            r.last().theta
+        );
+        assert!(end < e - 0.05, "{}: meta-loss {e} → {end} did not fall", r.label);
+        assert!(r.last().theta[0] > cfg.theta0[0], "{}: lr₀ did not rise", r.label);
     }
     let dir = tempfile::tempdir().unwrap();
     pes::report::plot_mnist(&result, dir.path()).unwrap();

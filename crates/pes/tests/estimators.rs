@@ -4,7 +4,7 @@
 //! non-finite losses and exact resumption from checkpoints.
 
 use burn::tensor::{Device, Tensor};
-use pes::estimator::{Clock, EstimatorConfig, EstimatorKind, build};
+use pes::estimators::{Clock, EstimatorConfig, EstimatorKind, build};
 use pes::meta::{MetaOptions, meta_train};
 use pes::outer::OuterConfig;
 use pes::problems::influence::InfluenceBalancing;
@@ -175,9 +175,9 @@ fn antithetic_pairs_cancel_a_constant_offset() {
     let mut g0 = vec![0.0];
     let mut g1 = vec![0.0];
     let losses = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-    pes::estimator::accumulate_weighted(&mut g0, &losses, &eps, 0.5);
+    pes::estimators::accumulate_weighted(&mut g0, &losses, &eps, 0.5);
     let shifted: Vec<f64> = losses.iter().map(|l| l + 1e6).collect();
-    pes::estimator::accumulate_weighted(&mut g1, &shifted, &eps, 0.5);
+    pes::estimators::accumulate_weighted(&mut g1, &shifted, &eps, 0.5);
     assert!((g0[0] - g1[0]).abs() < 1e-6);
 }
 

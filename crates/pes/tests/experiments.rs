@@ -3,7 +3,7 @@
 
 use burn::tensor::Device;
 use pes::checkpoint::MetaRecord;
-use pes::estimator::{EstimatorConfig, EstimatorKind, build};
+use pes::estimators::{EstimatorConfig, EstimatorKind, build};
 use pes::meta::{MetaOptions, meta_train};
 use pes::outer::OuterConfig;
 use pes::problems::influence::InfluenceBalancing;

@@ -2,7 +2,7 @@
 //! unrolls on a repeated token (correlated truncations) and grows on random tokens.
 
 use burn::tensor::Device;
-use pes::variance::{VarianceConfig, run};
+use pes::experiments::variance::{VarianceConfig, run};
 
 #[test]
 fn variance_is_flat_on_repeated_data_and_grows_on_random_data() {

@@ -6,11 +6,8 @@
 //! `θ* = −1/6`. Short truncations see only the direct, positive influence of θ on `s₀` and
 //! push θ the wrong way; PES and RTRL account for the long-term negative influence.
 
-use crate::estimator::{EstimatorConfig, EstimatorKind};
-use crate::outer::OuterConfig;
-use crate::problem::{UnrolledProblem, Window, matrix};
+use crate::problems::{UnrolledProblem, Window, matrix};
 use burn::tensor::{Device, Tensor};
-use serde::{Deserialize, Serialize};
 
 /// The influence-balancing system.
 #[derive(Debug, Clone)]
@@ -110,7 +107,7 @@ impl InfluenceBalancing {
                 steps,
             },
         );
-        crate::problem::row_sums(terms, "influence evaluation")
+        crate::problems::row_sums(terms, "influence evaluation")
             .unwrap_or_else(|_| vec![f64::INFINITY; thetas.len()])
     }
 }
@@ -141,43 +138,5 @@ impl UnrolledProblem for InfluenceBalancing {
         let s0 = s.clone().narrow(1, 0, 1);
         let loss = (s0 - 1.0).powi_scalar(2) * 0.5;
         (s, loss)
-    }
-}
-
-/// The §5.1 experiment (defaults from the reference README).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct InfluenceConfig {
-    pub theta0: f64,
-    pub iterations: usize,
-    /// Outer optimiser (plain SGD, lr 1e-4).
-    pub outer: OuterConfig,
-    /// Methods compared in Fig. 4.
-    pub methods: Vec<EstimatorConfig>,
-    /// Length of the fresh unroll used to measure the loss.
-    pub eval_steps: usize,
-    pub eval_every: usize,
-    pub seed: u64,
-}
-
-impl Default for InfluenceConfig {
-    fn default() -> Self {
-        let es = |kind, k| EstimatorConfig::new(kind, k, 1000, 0.1);
-        Self {
-            theta0: 0.5,
-            iterations: 3000,
-            outer: OuterConfig::sgd(1e-4),
-            methods: vec![
-                es(EstimatorKind::Pes, 1),
-                es(EstimatorKind::TruncatedEs, 1),
-                es(EstimatorKind::Tbptt, 1),
-                es(EstimatorKind::Tbptt, 10),
-                es(EstimatorKind::Tbptt, 100),
-                es(EstimatorKind::Rtrl, 1),
-            ],
-            eval_steps: 500,
-            eval_every: 10,
-            seed: 3,
-        }
     }
 }

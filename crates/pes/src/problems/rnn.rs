@@ -9,7 +9,7 @@
 //! applied by batched matrix products. The episode never ends (T = ∞ inside the
 //! estimator); the sequence is `len` tokens and step `t` reads token `t mod len`.
 
-use crate::problem::{UnrolledProblem, Window};
+use crate::problems::{UnrolledProblem, Window};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which synthetic sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum SequenceKind {
     /// One token repeated (strongly correlated truncations).
     Repeat,
@@ -29,7 +29,9 @@ pub enum SequenceKind {
 /// The RNN problem.
 #[derive(Debug, Clone)]
 pub struct CharRnn {
+    /// Vocabulary size.
     pub vocab: usize,
+    /// Hidden units.
     pub hidden: usize,
     /// The token sequence (one more than the number of predicted tokens).
     pub tokens: Vec<usize>,

@@ -7,11 +7,8 @@
 //! that `x₁` travels to 100. (The reference adds weight decay 1e-10 to the inner gradient;
 //! below f32 resolution, so omitted.)
 
-use crate::estimator::{EstimatorConfig, EstimatorKind};
-use crate::outer::OuterConfig;
-use crate::problem::{UnrolledProblem, Window, matrix, row_sums};
+use crate::problems::{UnrolledProblem, Window, matrix, row_sums};
 use burn::tensor::{Device, Tensor};
-use serde::{Deserialize, Serialize};
 
 /// The toy regression inner problem with episode length `horizon`.
 #[derive(Debug, Clone)]
@@ -94,42 +91,5 @@ impl UnrolledProblem for ToyRegression {
             terms.push(objective(x.clone()));
         }
         (x, Tensor::cat(terms, 1))
-    }
-}
-
-/// The §5.2 experiment (defaults from the reference script and README).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ToyConfig {
-    pub horizon: usize,
-    pub theta0: [f64; 2],
-    pub iterations: usize,
-    /// Outer Adam, lr 1e-2, β1 = 0.99 (the script's default).
-    pub outer: OuterConfig,
-    pub methods: Vec<EstimatorConfig>,
-    pub eval_every: usize,
-    /// Heatmap resolution over θ ∈ [−5, 5]² (cells per side).
-    pub grid: usize,
-    pub seed: u64,
-}
-
-impl Default for ToyConfig {
-    fn default() -> Self {
-        Self {
-            horizon: 100,
-            theta0: [-4.0, -4.0],
-            iterations: 20_000,
-            outer: OuterConfig::adam(1e-2, 0.99),
-            methods: vec![
-                EstimatorConfig::new(EstimatorKind::Pes, 10, 100, 0.3),
-                EstimatorConfig::new(EstimatorKind::Es, 100, 100, 1.0),
-                EstimatorConfig::new(EstimatorKind::TruncatedEs, 10, 100, 0.3),
-                EstimatorConfig::new(EstimatorKind::Tbptt, 10, 1, 0.0),
-                EstimatorConfig::new(EstimatorKind::NoiseReuseEs, 10, 100, 0.3),
-            ],
-            eval_every: 10,
-            grid: 100,
-            seed: 0,
-        }
     }
 }

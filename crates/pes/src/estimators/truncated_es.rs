@@ -6,12 +6,12 @@
 //! batched unroll. Truncated ES ignores how θ influenced the incoming state, so it is biased
 //! (§3); with K = T every truncation is a whole episode and it is plain ES.
 
-use crate::error::Result;
-use crate::estimator::{
+use super::base::{
     Clock, Estimate, EstimatorConfig, GradientEstimator, Snapshot, accumulate_weighted, mean, meta_field,
 };
+use crate::error::Result;
 use crate::noise::{antithetic, perturbed};
-use crate::problem::{ParticleState, UnrolledProblem, matrix, row_sums};
+use crate::problems::{ParticleState, UnrolledProblem, matrix, row_sums};
 use burn::tensor::Device;
 
 /// Truncated ES (`kind = truncated-es`) or ES over whole episodes (`kind = es`, K = T).
@@ -25,6 +25,7 @@ pub struct TruncatedEs<S> {
 }
 
 impl<S> TruncatedEs<S> {
+    /// The estimator of `config` (K already resolved, see [`build`](super::build)) on `device`.
     pub fn new(config: EstimatorConfig, device: &Device) -> Self {
         Self {
             config,

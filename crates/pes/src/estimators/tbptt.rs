@@ -4,9 +4,9 @@
 //! mode through the K steps, the incoming state being a constant (so the influence of θ on
 //! earlier steps is dropped: biased). The state is then carried on with θ.
 
-use crate::error::{PesError, Result};
-use crate::estimator::{Clock, Estimate, EstimatorConfig, GradientEstimator, Snapshot, meta_field};
-use crate::problem::{ParticleState, UnrolledProblem, matrix, row_sums};
+use super::base::{Clock, Estimate, EstimatorConfig, GradientEstimator, Snapshot, grad_values, meta_field};
+use crate::error::Result;
+use crate::problems::{ParticleState, UnrolledProblem, matrix, row_sums};
 use burn::tensor::{Device, Tensor};
 
 /// TBPTT (`kind = tbptt`) or BPTT (`kind = bptt`, K = T).
@@ -18,6 +18,7 @@ pub struct Tbptt<S> {
 }
 
 impl<S> Tbptt<S> {
+    /// The estimator of `config` (K already resolved, see [`build`](super::build)) on `device`.
     pub fn new(config: EstimatorConfig, device: &Device) -> Self {
         Self {
             config,
@@ -26,27 +27,6 @@ impl<S> Tbptt<S> {
             state: None,
         }
     }
-}
-
-/// The host values of a `[1, d]` or `[d]` gradient.
-pub(crate) fn grad_values<const D: usize>(g: Option<Tensor<D>>, d: usize) -> Result<Vec<f64>> {
-    let Some(g) = g else {
-        return Ok(vec![0.0; d]);
-    };
-    let v = g
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_err(|e| PesError::Config(format!("cannot read gradient: {e:?}")))?;
-    let v: Vec<f64> = v.into_iter().map(f64::from).collect();
-    if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
-        return Err(PesError::NonFiniteLoss {
-            what: "backpropagated gradient".into(),
-            particle: 0,
-            value: *bad,
-        });
-    }
-    Ok(v)
 }
 
 impl<P: UnrolledProblem> GradientEstimator<P> for Tbptt<P::State> {

@@ -10,28 +10,34 @@
 //! tokens). Penn Treebank is not available offline; see [`crate::problems::rnn`].
 
 use crate::error::Result;
-use crate::estimator::{EstimatorConfig, EstimatorKind, build};
+use crate::estimators::{EstimatorConfig, EstimatorKind, build};
 use crate::problems::rnn::{CharRnn, SequenceKind};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 /// Settings of the variance experiment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct VarianceConfig {
+    /// Vocabulary size of the RNN.
     pub vocab: usize,
+    /// Hidden units of the RNN.
     pub hidden: usize,
     /// Sequence length T.
     pub length: usize,
     /// Truncation lengths (divisors of T).
     pub truncations: Vec<usize>,
+    /// PES particles N.
     pub particles: usize,
+    /// PES perturbation σ.
     pub sigma: f64,
     /// Repeats per K.
     pub repeats: usize,
     /// Std of the random θ.
     pub theta_scale: f64,
+    /// The sequences, one curve each.
     pub sequences: Vec<SequenceKind>,
+    /// Seed of the sequences, θ and the perturbations.
     pub seed: u64,
 }
 
@@ -67,6 +73,7 @@ impl VarianceConfig {
 /// One curve of the figure.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VarianceCurve {
+    /// Which sequence.
     pub sequence: SequenceKind,
     /// `(T/K, normalised variance)` per K.
     pub points: Vec<(usize, f64)>,

@@ -7,10 +7,9 @@
 //! replicated as `S + 1` particles, copy `j < S` contributes output component `j`, copy `S`
 //! the loss. Only for states given as one small matrix ([`ParticleState::as_flat`]).
 
+use super::base::{Clock, Estimate, EstimatorConfig, GradientEstimator, Snapshot, grad_values, meta_field};
 use crate::error::{PesError, Result};
-use crate::estimator::{Clock, Estimate, EstimatorConfig, GradientEstimator, Snapshot, meta_field};
-use crate::problem::{ParticleState, UnrolledProblem, Window, matrix, row_sums};
-use crate::tbptt::grad_values;
+use crate::problems::{ParticleState, UnrolledProblem, Window, matrix, row_sums};
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// The RTRL estimator.
@@ -24,6 +23,7 @@ pub struct Rtrl<S> {
 }
 
 impl<S> Rtrl<S> {
+    /// The estimator of `config` (K already resolved, see [`build`](super::build)) on `device`.
     pub fn new(config: EstimatorConfig, device: &Device) -> Self {
         Self {
             config,

@@ -1,13 +1,14 @@
-//! The gradient-estimator interface shared by every method of the paper's comparison
-//! (§3–§4, Table 1): truncated/full ES, PES, TBPTT/BPTT, RTRL and noise-reuse ES.
+//! What every estimator of the paper's comparison (§3–§4, Table 1) shares: the
+//! [`GradientEstimator`] trait, its settings ([`EstimatorConfig`], [`EstimatorKind`]), the
+//! episode [`Clock`], checkpoint [`Snapshot`]s and the host-side arithmetic of the estimates.
 //!
 //! An estimator owns whatever persists between truncations (inner states, accumulated
 //! perturbations ξ, the position in the episode) and turns "the next K inner steps" into
 //! an estimate of `∇_θ` of the (smoothed) loss of those steps.
 
 use crate::error::{PesError, Result};
-use crate::problem::{ParticleState, UnrolledProblem, Window};
-use burn::tensor::{Device, TensorData};
+use crate::problems::{ParticleState, UnrolledProblem, Window};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// One gradient estimate from one truncation.
@@ -34,6 +35,7 @@ pub struct Clock {
 /// A piece of a truncation that does not cross an episode end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
+    /// The inner steps of the piece.
     pub window: Window,
     /// Whether the episode ends after this segment (the state must then be reset).
     pub ends_episode: bool,
@@ -80,8 +82,8 @@ impl Clock {
 }
 
 /// Which estimator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum EstimatorKind {
     /// Persistent ES (§4, Eq. 7): per-particle states, accumulated perturbations ξ.
     Pes,
@@ -122,9 +124,43 @@ impl EstimatorKind {
     }
 }
 
+/// A method of the comparison: the estimator and, for the methods that truncate, K. Results
+/// are keyed by it (reports match on it, never on display labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Method {
+    /// The estimator.
+    pub kind: EstimatorKind,
+    /// The truncation length K; `None` for the whole-episode methods (ES, BPTT: K = T).
+    pub truncation: Option<usize>,
+}
+
+impl Method {
+    /// `kind` with truncation length `k` (dropped for ES and BPTT).
+    pub fn new(kind: EstimatorKind, k: usize) -> Self {
+        let truncation = match kind {
+            EstimatorKind::Es | EstimatorKind::Bptt => None,
+            _ => Some(k),
+        };
+        Self { kind, truncation }
+    }
+}
+
+/// A label such as `PES K=10` (or `ES` for a whole-episode method).
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.truncation {
+            Some(k) => write!(f, "{} K={k}", self.kind.label()),
+            None => f.write_str(self.kind.label()),
+        }
+    }
+}
+
 /// Settings of an estimator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EstimatorConfig {
+    /// Which estimator.
     pub kind: EstimatorKind,
     /// Number of particles N (even; antithetic pairs). Ignored by TBPTT/BPTT/RTRL.
     pub particles: usize,
@@ -168,12 +204,14 @@ impl EstimatorConfig {
         }
     }
 
-    /// A label such as `PES K=10`.
+    /// The method these settings run (kind and K).
+    pub fn method(&self) -> Method {
+        Method::new(self.kind, self.truncation)
+    }
+
+    /// A label such as `PES K=10` (the [`Method`]'s display).
     pub fn label(&self) -> String {
-        match self.kind {
-            EstimatorKind::Es | EstimatorKind::Bptt => self.kind.label().to_string(),
-            k => format!("{} K={}", k.label(), self.truncation),
-        }
+        self.method().to_string()
     }
 }
 
@@ -205,7 +243,7 @@ impl Snapshot {
 }
 
 /// A gradient estimator for the problem `P` (one per method; swappable through
-/// [`build`]).
+/// [`build`](super::build)).
 pub trait GradientEstimator<P: UnrolledProblem> {
     /// The settings it was built with.
     fn config(&self) -> &EstimatorConfig;
@@ -215,32 +253,6 @@ pub trait GradientEstimator<P: UnrolledProblem> {
     fn snapshot(&self) -> Snapshot;
     /// Restores a [`GradientEstimator::snapshot`].
     fn restore(&mut self, snapshot: Snapshot) -> Result<()>;
-}
-
-/// Builds the estimator named by `config` on `device` (TBPTT, BPTT and RTRL differentiate on
-/// `device.autodiff()`).
-pub fn build<P: UnrolledProblem + 'static>(
-    config: &EstimatorConfig,
-    problem: &P,
-    device: &Device,
-) -> Result<Box<dyn GradientEstimator<P>>> {
-    let k = config.effective_truncation(problem.horizon())?;
-    let config = EstimatorConfig {
-        truncation: k,
-        ..config.clone()
-    };
-    if config.kind.is_evolutionary() {
-        crate::noise::antithetic(config.particles, 1, config.sigma, 0, 0)?;
-    }
-    Ok(match config.kind {
-        EstimatorKind::Pes => Box::new(crate::pes::Pes::new(config, device)),
-        EstimatorKind::TruncatedEs | EstimatorKind::Es => {
-            Box::new(crate::es::TruncatedEs::new(config, device))
-        }
-        EstimatorKind::NoiseReuseEs => Box::new(crate::noise_reuse::NoiseReuseEs::new(config, device)),
-        EstimatorKind::Tbptt | EstimatorKind::Bptt => Box::new(crate::tbptt::Tbptt::new(config, device)),
-        EstimatorKind::Rtrl => Box::new(crate::rtrl::Rtrl::new(config, device)),
-    })
 }
 
 /// `Σ_i L_i v_i / (N σ²)` accumulated into `grad` (`v`: `N × d` row-major).
@@ -257,6 +269,28 @@ pub fn accumulate_weighted(grad: &mut [f64], losses: &[f64], v: &[f64], sigma: f
 /// Mean of a slice.
 pub fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// The host values of a `[1, d]` or `[d]` gradient (zeros when absent); non-finite values
+/// are an error.
+pub(crate) fn grad_values<const D: usize>(g: Option<Tensor<D>>, d: usize) -> Result<Vec<f64>> {
+    let Some(g) = g else {
+        return Ok(vec![0.0; d]);
+    };
+    let v = g
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| PesError::Config(format!("cannot read gradient: {e:?}")))?;
+    let v: Vec<f64> = v.into_iter().map(f64::from).collect();
+    if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
+        return Err(PesError::NonFiniteLoss {
+            what: "backpropagated gradient".into(),
+            particle: 0,
+            value: *bad,
+        });
+    }
+    Ok(v)
 }
 
 /// Reads a field of a snapshot's JSON.

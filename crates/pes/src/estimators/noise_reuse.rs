@@ -7,12 +7,12 @@
 //! truncation crossing the end of an episode is split, the part after the end using the new
 //! episode's perturbation. With no episode end (T = ∞) the perturbation is never redrawn.
 
-use crate::error::Result;
-use crate::estimator::{
+use super::base::{
     Clock, Estimate, EstimatorConfig, GradientEstimator, Snapshot, accumulate_weighted, mean, meta_field,
 };
+use crate::error::Result;
 use crate::noise::{antithetic, perturbed};
-use crate::problem::{UnrolledProblem, matrix, row_sums};
+use crate::problems::{UnrolledProblem, matrix, row_sums};
 use burn::tensor::Device;
 
 /// The noise-reuse ES estimator.
@@ -27,6 +27,7 @@ pub struct NoiseReuseEs<S> {
 }
 
 impl<S> NoiseReuseEs<S> {
+    /// The estimator of `config` (K already resolved, see [`build`](super::build)) on `device`.
     pub fn new(config: EstimatorConfig, device: &Device) -> Self {
         Self {
             config,

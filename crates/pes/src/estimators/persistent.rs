@@ -9,16 +9,16 @@
 //! truncation that crosses the end is split as in learned_optimization's `truncated_pes`: the
 //! part before the end is weighted by `ξ + ε`, the part after by `ε` alone.
 
-use crate::error::Result;
-use crate::estimator::{
+use super::base::{
     Clock, Estimate, EstimatorConfig, GradientEstimator, Snapshot, accumulate_weighted, mean, meta_field,
 };
+use crate::error::Result;
 use crate::noise::{antithetic, perturbed};
-use crate::problem::{UnrolledProblem, matrix, row_sums};
+use crate::problems::{UnrolledProblem, matrix, row_sums};
 use burn::tensor::Device;
 
-/// The PES estimator.
-pub struct Pes<S> {
+/// The PES estimator (`kind = pes`).
+pub struct Persistent<S> {
     config: EstimatorConfig,
     device: Device,
     clock: Clock,
@@ -29,7 +29,8 @@ pub struct Pes<S> {
     xi: Vec<f64>,
 }
 
-impl<S> Pes<S> {
+impl<S> Persistent<S> {
+    /// The estimator of `config` (K already resolved, see [`build`](super::build)) on `device`.
     pub fn new(config: EstimatorConfig, device: &Device) -> Self {
         Self {
             config,
@@ -47,7 +48,7 @@ impl<S> Pes<S> {
     }
 }
 
-impl<P: UnrolledProblem> GradientEstimator<P> for Pes<P::State> {
+impl<P: UnrolledProblem> GradientEstimator<P> for Persistent<P::State> {
     fn config(&self) -> &EstimatorConfig {
         &self.config
     }

@@ -1,0 +1,223 @@
+//! Meta-learning an MNIST learning-rate schedule (paper §5.3, Fig. 6): the experiment's
+//! settings, the meta-loss landscape over (log10 lr₀, log10 decay) and the runner.
+
+use super::{Context, Grid, MethodRun, Plan, train_all};
+use crate::error::Result;
+use crate::estimators::{EstimatorConfig, EstimatorKind};
+use crate::outer::OuterConfig;
+use crate::problems::mnist_schedule::{Batches, Init, MnistSchedule, ObjectiveBatch};
+use crate::problems::{UnrolledProblem, Window, matrix};
+use burn::tensor::Device;
+use repro_core::data::{DataArgs, DatasetName, Split, load};
+use serde::{Deserialize, Serialize};
+
+/// The §5.3 experiment. `full()` holds the paper's settings; `quick()` a scaled-down
+/// version that runs in minutes on a laptop CPU.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MnistConfig {
+    /// Widths of the two hidden layers.
+    pub hidden: [usize; 2],
+    /// Inner minibatch size.
+    pub batch_size: usize,
+    /// Episode length T (inner training steps).
+    pub horizon: usize,
+    /// θ₀ = (log lr₀, log decay).
+    pub theta0: [f64; 2],
+    /// Outer iterations.
+    pub iterations: usize,
+    /// Outer optimiser.
+    pub outer: OuterConfig,
+    /// Methods compared in Fig. 6.
+    pub methods: Vec<EstimatorConfig>,
+    /// Evaluate every this many outer iterations.
+    pub eval_every: usize,
+    /// Heatmap resolution (cells per side) over log10 lr₀ × log10 decay.
+    pub grid: usize,
+    /// Heatmap ranges (log10 lr₀, log10 decay).
+    pub grid_lr: (f64, f64),
+    /// Heatmap range of log10 decay.
+    pub grid_decay: (f64, f64),
+    /// Use at most this many training images (0: all 50 000).
+    pub train_images: usize,
+    /// Seed of the initial network, the minibatches and the perturbations.
+    pub seed: u64,
+}
+
+impl MnistConfig {
+    /// The paper's settings (T = 5000, K ∈ {10, 100}, N = 1000, 5000 outer iterations).
+    pub fn full() -> Self {
+        let m = |kind, k| EstimatorConfig::new(kind, k, 1000, 0.1);
+        Self {
+            hidden: [100, 100],
+            batch_size: 100,
+            horizon: 5000,
+            theta0: [0.003f64.ln(), 30f64.ln()],
+            iterations: 5000,
+            outer: OuterConfig::adam(1e-2, 0.9),
+            methods: vec![
+                m(EstimatorKind::Pes, 10),
+                m(EstimatorKind::TruncatedEs, 10),
+                m(EstimatorKind::Pes, 100),
+                m(EstimatorKind::TruncatedEs, 100),
+            ],
+            eval_every: 500,
+            grid: 40,
+            grid_lr: (-4.0, 1.0),
+            grid_decay: (-1.0, 2.5),
+            train_images: 0,
+            seed: 0,
+        }
+    }
+
+    /// Scaled down for a 2-core CPU: T = 500, K = 10, N = 10, 200 outer iterations (4
+    /// episodes), 8×8 heatmap, 10 000 training images; outer lr raised to 0.05 so θ moves
+    /// visibly in 200 iterations.
+    pub fn quick() -> Self {
+        let m = |kind| EstimatorConfig::new(kind, 10, 10, 0.1);
+        Self {
+            horizon: 500,
+            iterations: 200,
+            outer: OuterConfig::adam(5e-2, 0.9),
+            methods: vec![m(EstimatorKind::Pes), m(EstimatorKind::TruncatedEs)],
+            eval_every: 25,
+            grid: 8,
+            train_images: 10_000,
+            ..Self::full()
+        }
+    }
+}
+
+impl Default for MnistConfig {
+    fn default() -> Self {
+        Self::full()
+    }
+}
+
+/// MNIST results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MnistResult {
+    /// One run per method.
+    pub runs: Vec<MethodRun>,
+    /// Meta-loss (sum of objective losses over a full episode) over
+    /// (log10 lr₀, log10 decay).
+    pub heatmap: Grid,
+    /// Whether the embedded 10 000-image MNIST subset stood in for the full training set.
+    pub embedded_subset: bool,
+    /// Training images used.
+    pub train_images: usize,
+}
+
+/// The MNIST inner problem of `config` (first 50 000 training images, or fewer).
+pub fn problem(config: &MnistConfig, data: &DataArgs) -> Result<(MnistSchedule, bool, usize)> {
+    let loaded = load(DatasetName::Mnist, Split::Train, data)?;
+    let ds = loaded.dataset;
+    let mut n = ds.len().min(50_000);
+    if config.train_images > 0 {
+        n = n.min(config.train_images);
+    }
+    let mut images = Vec::with_capacity(n * 784);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        images.extend(
+            ds.image(i)
+                .iter()
+                .map(|&p| ((p as f32 / 255.0) - 0.13066) / 0.30811),
+        );
+        labels.push(ds.label(i));
+    }
+    let problem = MnistSchedule::new(
+        config.hidden,
+        config.batch_size,
+        Some(config.horizon),
+        ObjectiveBatch::Fresh,
+        Batches::Sampled {
+            images,
+            labels,
+            seed: config.seed,
+        },
+        Init::TruncatedNormal,
+        config.seed,
+    );
+    Ok((problem, loaded.embedded_subset, n))
+}
+
+/// Full-episode meta-losses of many θ at once; diverged runs give +∞ instead of an error.
+pub fn landscape(problem: &MnistSchedule, thetas: &[f64], steps: usize, device: &Device) -> Vec<f64> {
+    let n = thetas.len() / 2;
+    let (_, terms) = problem.unroll(
+        problem.init_state(n, device),
+        matrix(thetas, n, 2, device),
+        Window {
+            episode: u64::MAX,
+            t0: 0,
+            steps,
+        },
+    );
+    let [rows, cols] = terms.dims();
+    let v = terms
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap_or_else(|_| vec![f32::NAN; rows * cols]);
+    (0..rows)
+        .map(|i| {
+            let s: f64 = v[i * cols..(i + 1) * cols].iter().map(|&x| x as f64).sum();
+            if s.is_finite() { s } else { f64::INFINITY }
+        })
+        .collect()
+}
+
+/// MNIST learning-rate schedule (§5.3): landscape, then every method from
+/// (log 0.003, log 30).
+pub fn run(config: &MnistConfig, data: &DataArgs, ctx: &Context) -> Result<MnistResult> {
+    let (problem, embedded_subset, train_images) = problem(config, data)?;
+    if embedded_subset {
+        eprintln!("MNIST: using the embedded 10 000-image subset (full MNIST not found)");
+    }
+    let d = ctx.device.clone();
+    let ln10 = std::f64::consts::LN_10;
+    let centres = Grid::centres(config.grid_lr, config.grid_decay, config.grid);
+    let flat: Vec<f64> = centres.iter().flat_map(|&(a, b)| [a * ln10, b * ln10]).collect();
+    // The grid is evaluated in chunks of particles to bound memory.
+    let chunk = 100;
+    let bar = ctx
+        .progress
+        .then(|| repro_core::train::progress_bar(centres.len().div_ceil(chunk) as u64, "heatmap"));
+    let mut values = Vec::with_capacity(centres.len());
+    for part in flat.chunks(2 * chunk) {
+        values.extend(landscape(&problem, part, config.horizon, &d));
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let heatmap = Grid {
+        x: config.grid_lr,
+        y: config.grid_decay,
+        values: values.chunks(config.grid).map(|r| r.to_vec()).collect(),
+    };
+    let horizon = config.horizon;
+    let mut eval = |th: &[f64]| Ok(landscape(&problem, th, horizon, &d)[0]);
+    let runs = train_all(
+        &problem,
+        Plan {
+            methods: &config.methods,
+            seed: config.seed,
+            theta0: &config.theta0,
+            outer: &config.outer,
+            iterations: config.iterations,
+            eval_every: config.eval_every,
+        },
+        ctx,
+        &mut eval,
+    )?;
+    Ok(MnistResult {
+        runs,
+        heatmap,
+        embedded_subset,
+        train_images,
+    })
+}
