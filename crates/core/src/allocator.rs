@@ -1,4 +1,4 @@
-//! Keeping freed tensor buffers in the process (issue 6).
+//! Keeping freed tensor buffers in the process.
 //!
 //! A training step allocates and frees the same large buffers every time (activations,
 //! gradients, PES's 31 MB per-particle weight matrices). glibc's malloc serves blocks above

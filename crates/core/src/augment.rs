@@ -120,9 +120,13 @@ pub fn grayscale(x: Tensor<4>, p: f64) -> Tensor<4> {
 /// Colour-jitter strengths, as torchvision's `ColorJitter(brightness, contrast, saturation, hue)`.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Jitter {
+    /// Brightness factor drawn from `U(max(0, 1 − b), 1 + b)`.
     pub brightness: f64,
+    /// Contrast factor (around the image's mean luma) drawn from `U(max(0, 1 − c), 1 + c)`.
     pub contrast: f64,
+    /// Saturation factor (around each pixel's luma) drawn from `U(max(0, 1 − s), 1 + s)`.
     pub saturation: f64,
+    /// Hue rotation of `2π·U(−h, h)`.
     pub hue: f64,
 }
 
@@ -169,7 +173,13 @@ fn hue_rotate(x: Tensor<4>, turns: Tensor<1>) -> Tensor<4> {
         [0.596, -0.274, -0.322],
         [0.211, -0.523, 0.312],
     ];
-    let from_yiq = [[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]];
+    // The exact inverse of `to_yiq` (the usual three-decimal table is off by up to 3e-3),
+    // so a zero rotation is the identity and luma is kept, both to f32 rounding.
+    let from_yiq = [
+        [1.0, 0.956_170_7, 0.621_432_6],
+        [1.0, -0.272_688_6, -0.646_813_2],
+        [1.0, -1.103_744_1, 1.700_623_1],
+    ];
     let m = |a: [[f32; 3]; 3]| Tensor::<2>::from_data(TensorData::new(a.concat(), [3, 3]), &device);
     let angle = turns.mul_scalar(std::f64::consts::TAU);
     let (cos, sin) = (angle.clone().cos(), angle.sin());
@@ -345,18 +355,86 @@ mod tests {
         assert_eq!(vals(color_jitter(x.clone(), Jitter::byol(), 0.0)), vals(x));
     }
 
+    /// One RGB pixel rotated by `turns` in YIQ, computed independently of [`hue_rotate`] in f64.
+    fn rotate_pixel(rgb: [f64; 3], turns: f64) -> [f64; 3] {
+        let y = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2];
+        let i = 0.596 * rgb[0] - 0.274 * rgb[1] - 0.322 * rgb[2];
+        let q = 0.211 * rgb[0] - 0.523 * rgb[1] + 0.312 * rgb[2];
+        let (s, c) = (std::f64::consts::TAU * turns).sin_cos();
+        let (i, q) = (c * i - s * q, s * i + c * q);
+        // solve to_yiq · rgb' = (y, i, q) by Cramer's rule
+        let m = [
+            [0.299, 0.587, 0.114],
+            [0.596, -0.274, -0.322],
+            [0.211, -0.523, 0.312],
+        ];
+        let det = |a: [[f64; 3]; 3]| {
+            a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+                - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+                + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
+        };
+        let rhs = [y, i, q];
+        std::array::from_fn(|col| {
+            let mut a = m;
+            for (row, r) in a.iter_mut().enumerate() {
+                r[col] = rhs[row];
+            }
+            det(a) / det(m)
+        })
+    }
+
     #[test]
     fn hue_rotation_by_zero_is_identity_and_preserves_luma() {
+        // a 3×3 matrix product of values in [0, 1]: a few f32 ulps of 1
+        const TOL: f32 = 1e-5;
         let d = device();
         let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Default, &d);
-        let same = hue_rotate(x.clone(), Tensor::zeros([2], &d));
-        for (a, b) in vals(x.clone()).iter().zip(vals(same)) {
-            assert!((a - b).abs() < 1e-2, "{a} {b}");
+        let xv = vals(x.clone());
+        let close = |got: Vec<f32>, want: &[f32], what: &str| {
+            for (k, (a, b)) in got.iter().zip(want).enumerate() {
+                assert!((a - b).abs() < TOL, "{what}: element {k}: {a} against {b}");
+            }
+        };
+        close(
+            vals(hue_rotate(x.clone(), Tensor::zeros([2], &d))),
+            &xv,
+            "zero turns",
+        );
+        close(
+            vals(hue_rotate(x.clone(), Tensor::ones([2], &d))),
+            &xv,
+            "one full turn",
+        );
+        // half a turn negates the chroma: every channel becomes 2·luma − itself
+        let y = vals(luma(&x));
+        let mirrored: Vec<f32> = xv
+            .iter()
+            .enumerate()
+            .map(|(k, v)| 2.0 * y[(k / 48) * 16 + k % 16] - v)
+            .collect();
+        close(
+            vals(hue_rotate(x.clone(), Tensor::full([2], 0.5, &d))),
+            &mirrored,
+            "half a turn",
+        );
+        // a quarter turn (and a tenth the other way) against the rotation done by hand
+        let turns = [0.25, -0.1];
+        let turned = vals(hue_rotate(x.clone(), Tensor::from_floats(turns, &d)));
+        for (s, t) in turns.into_iter().enumerate() {
+            for p in 0..16 {
+                let at = |c: usize| s * 48 + c * 16 + p;
+                let want = rotate_pixel(std::array::from_fn(|c| xv[at(c)] as f64), t);
+                for (c, w) in want.into_iter().enumerate() {
+                    assert!(
+                        (turned[at(c)] as f64 - w).abs() < 1e-5,
+                        "sample {s} pixel {p} channel {c}: {} against {w}",
+                        turned[at(c)]
+                    );
+                }
+            }
         }
-        let turned = hue_rotate(x.clone(), Tensor::from_floats([0.25, -0.1], &d));
-        for (a, b) in vals(luma(&x)).iter().zip(vals(luma(&turned))) {
-            assert!((a - b).abs() < 2e-2);
-        }
+        let turned = Tensor::<1>::from_floats(turned.as_slice(), &d).reshape([2, 3, 4, 4]);
+        close(vals(luma(&turned)), &y, "luma after turning");
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! | [`plot`] | line plots and heatmaps as PNG/SVG |
 //! | [`reproduce`] | the `reproduce --quick|--full --out` flags shared by the paper binaries |
 
+#![warn(missing_docs)]
+
 pub mod allocator;
 pub mod augment;
 pub mod backend;

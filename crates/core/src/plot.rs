@@ -24,18 +24,23 @@ fn register_font() {
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: cannot draw plot: {message}")]
 pub struct PlotError {
+    /// The file being written.
     pub path: String,
+    /// What went wrong.
     pub message: String,
 }
 
 /// One named curve.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Series {
+    /// Legend entry; empty for none.
     pub label: String,
+    /// `(x, y)` points, joined in order.
     pub points: Vec<(f64, f64)>,
 }
 
 impl Series {
+    /// A series from its label and points.
     pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Self {
             label: label.into(),
@@ -47,9 +52,13 @@ impl Series {
 /// A line plot of several series.
 #[derive(Debug, Clone, Default)]
 pub struct LinePlot {
+    /// Caption above the plot.
     pub title: String,
+    /// Label of the x axis.
     pub x_label: String,
+    /// Label of the y axis.
     pub y_label: String,
+    /// The curves, coloured by [`palette`] in order.
     pub series: Vec<Series>,
     /// Plot log10 of y (values ≤ 0 are dropped).
     pub log_y: bool,
@@ -60,10 +69,15 @@ pub struct LinePlot {
 /// A scalar field over a rectangle, drawn as coloured cells, with optional overlays.
 #[derive(Debug, Clone, Default)]
 pub struct Heatmap {
+    /// Caption above the plot.
     pub title: String,
+    /// Label of the x axis.
     pub x_label: String,
+    /// Label of the y axis.
     pub y_label: String,
+    /// The rectangle's extent along x; columns split it evenly.
     pub x_range: (f64, f64),
+    /// The rectangle's extent along y; rows split it evenly.
     pub y_range: (f64, f64),
     /// `values[row][col]`, row 0 at the bottom (`y_range.0`).
     pub values: Vec<Vec<f64>>,
@@ -302,9 +316,46 @@ pub fn heatmap(path: &Path, map: &Heatmap) -> Result<(), PlotError> {
 mod tests {
     use super::*;
 
+    /// The RGB pixels of a PNG file, with its width and height.
+    fn decode_png(path: &Path) -> image::RgbImage {
+        let bytes = std::fs::read(path).unwrap();
+        image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+            .unwrap_or_else(|e| panic!("{}: not a PNG: {e}", path.display()))
+            .to_rgb8()
+    }
+
+    /// `(column, row)` of every pixel of exactly `color`.
+    fn pixels_of(img: &image::RgbImage, color: RGBColor) -> Vec<(u32, u32)> {
+        img.enumerate_pixels()
+            .filter(|(_, _, p)| p.0 == [color.0, color.1, color.2])
+            .map(|(x, y, _)| (x, y))
+            .collect()
+    }
+
+    /// The points of every SVG `<polyline>` stroked in `color`.
+    fn svg_polylines(svg: &str, color: RGBColor) -> Vec<Vec<(f64, f64)>> {
+        let stroke = format!("stroke=\"#{:02X}{:02X}{:02X}\"", color.0, color.1, color.2);
+        svg.split("<polyline")
+            .skip(1)
+            .map(|tag| &tag[..tag.find("/>").unwrap()])
+            .filter(|tag| tag.contains(&stroke))
+            .map(|tag| {
+                let points = tag.split("points=\"").nth(1).unwrap();
+                points[..points.find('"').unwrap()]
+                    .split_whitespace()
+                    .map(|xy| {
+                        let (x, y) = xy.split_once(',').unwrap();
+                        (x.parse().unwrap(), y.parse().unwrap())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     #[test]
     fn writes_png_and_svg_files() {
         let dir = tempfile::tempdir().unwrap();
+        // rising from 0 to 0.9: bottom left to top right
         let plot = LinePlot {
             title: "accuracy".into(),
             x_label: "epoch".into(),
@@ -317,11 +368,42 @@ mod tests {
         };
         let png = dir.path().join("a.png");
         line_plot(&png, &plot).unwrap();
-        let bytes = std::fs::read(&png).unwrap();
-        assert_eq!(&bytes[1..4], b"PNG");
+        let img = decode_png(&png);
+        assert_eq!(img.dimensions(), (800, 500));
+        let (w, h) = img.dimensions();
+        let line = pixels_of(&img, palette(0));
+        // the curve (a 2-pixel line over most of the plot), not just the 20-pixel legend entry
+        assert!(line.len() > 1000, "{} pixels of the series' colour", line.len());
+        let (left, _) = *line.iter().min().unwrap();
+        let (right, _) = *line.iter().max().unwrap();
+        assert!(
+            left < w / 4 && right > 3 * w / 4,
+            "the curve spans columns {left}..{right}"
+        );
+        let rows_at = |col: u32| line.iter().filter(move |p| p.0 == col).map(|p| p.1);
+        assert!(
+            rows_at(left).all(|r| r > h / 2),
+            "the curve starts in the lower half"
+        );
+        assert!(line.iter().any(|p| p.1 < h / 4), "the curve ends near the top");
+        // the rest is drawn too: white background, dark axes and text
+        assert_eq!(img.get_pixel(0, 0).0, [255, 255, 255]);
+        assert!(img.pixels().filter(|p| p.0.iter().all(|&c| c < 64)).count() > 500);
+
         let svg = dir.path().join("a.svg");
         line_plot(&svg, &plot).unwrap();
-        assert!(std::fs::read_to_string(&svg).unwrap().contains("accuracy"));
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.contains("accuracy") && text.contains("clean"));
+        let lines = svg_polylines(&text, palette(0));
+        let curve = lines
+            .iter()
+            .find(|l| l.len() == 10)
+            .unwrap_or_else(|| panic!("no 10-point polyline in the series' colour: {lines:?}"));
+        // x increases and, as y rises, the SVG row (downwards) decreases
+        assert!(
+            curve.windows(2).all(|p| p[1].0 > p[0].0 && p[1].1 < p[0].1),
+            "{curve:?}"
+        );
 
         let map = Heatmap {
             title: "field".into(),
@@ -334,8 +416,34 @@ mod tests {
             points: vec![(0.1, 0.1, 1)],
             ..Default::default()
         };
-        heatmap(&dir.path().join("h.png"), &map).unwrap();
-        assert!(dir.path().join("h.png").metadata().unwrap().len() > 1000);
+        let hpng = dir.path().join("h.png");
+        heatmap(&hpng, &map).unwrap();
+        let img = decode_png(&hpng);
+        assert_eq!(img.dimensions(), (700, 600));
+        // the cells of the field's minimum (row or column 0) and of its maximum (the top right
+        // cell) in their colours; the lowest cells lie below and left of the highest
+        let (lo, hi) = bounds(map.values.iter().flatten().copied());
+        let shade = |v: f64| colormap((v - lo) / (hi - lo));
+        let (low, high) = (pixels_of(&img, shade(0.0)), pixels_of(&img, shade(361.0)));
+        assert!(
+            low.len() > 1000 && high.len() > 100,
+            "{} and {} pixels",
+            low.len(),
+            high.len()
+        );
+        let mean = |p: &[(u32, u32)]| {
+            let n = p.len() as f64;
+            let (x, y) = p
+                .iter()
+                .fold((0.0, 0.0), |(x, y), q| (x + q.0 as f64, y + q.1 as f64));
+            (x / n, y / n)
+        };
+        let ((lx, ly), (hx, hy)) = (mean(&low), mean(&high));
+        assert!(
+            hx > lx && hy < ly,
+            "low cells around ({lx}, {ly}), high ones around ({hx}, {hy})"
+        );
+        assert!(pixels_of(&img, RED).len() > 50, "the trajectory is drawn");
     }
 
     #[test]

@@ -7,7 +7,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 /// Per-channel `(x - mean) / std` applied after scaling to [0, 1].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Normalization {
+    /// Per-channel means (cycled when shorter than the channel count).
     pub mean: Vec<f32>,
+    /// Per-channel standard deviations (cycled likewise).
     pub std: Vec<f32>,
 }
 
@@ -32,7 +34,9 @@ impl Normalization {
 /// A batch of images `[B, C, H, W]` and integer class targets `[B]`.
 #[derive(Debug, Clone)]
 pub struct ImageBatch {
+    /// `[B, C, H, W]`, scaled to [0, 1] and optionally normalised.
     pub images: Tensor<4>,
+    /// `[B]` class indices.
     pub targets: Tensor<1, Int>,
 }
 
@@ -90,10 +94,13 @@ impl ImageBatcher {
     }
 }
 
-/// Square images only: the shape is recovered from the item's length and the channel count.
+/// Batches [`ImageItem`]s from Burn's data loader; the items carry bytes only, so the
+/// image shape is given here.
 #[derive(Debug, Clone)]
 pub struct ItemBatcher {
+    /// How bytes become floats.
     pub batcher: ImageBatcher,
+    /// `[channels, height, width]` of every item.
     pub shape: [usize; 3],
 }
 
@@ -154,15 +161,40 @@ mod tests {
 
     #[test]
     fn works_with_burns_data_loader() {
+        // five 2-channel 1×2 images with distinct bytes, so every pixel and label can be traced back
+        let n = 5;
+        let pixels: Vec<u8> = (0..n * 4).map(|i| (i * 13) as u8).collect();
+        let labels: Vec<u8> = vec![3, 1, 4, 1, 5];
+        let dataset = ImageDataset::new("five", pixels, labels, [2, 1, 2], 6);
         let loader = DataLoaderBuilder::new(ItemBatcher {
             batcher: ImageBatcher::unit(),
             shape: [2, 1, 2],
         })
         .batch_size(2)
         .set_device(Device::flex())
-        .build(Arc::new(toy()));
+        .build(Arc::new(dataset.clone()));
         let batches: Vec<ImageBatch> = loader.iter().map(|b| b.unwrap()).collect();
-        assert_eq!(batches.len(), 1);
-        assert_eq!(batches[0].images.dims(), [2, 2, 1, 2]);
+        let sizes: Vec<usize> = batches.iter().map(|b| b.images.dims()[0]).collect();
+        assert_eq!(sizes, vec![2, 2, 1]);
+        // unshuffled: batch k holds items 2k and 2k + 1, scaled to [0, 1], with their labels
+        let mut item = 0;
+        for batch in batches {
+            assert_eq!(batch.images.dims()[1..], [2, 1, 2]);
+            let images = batch.images.into_data().try_to_vec::<f32>().unwrap();
+            let targets = batch
+                .targets
+                .into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .unwrap();
+            for (image, target) in images.chunks_exact(4).zip(targets) {
+                let want: Vec<f32> = dataset.image(item).iter().map(|&p| p as f32 / 255.0).collect();
+                let close = image.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6);
+                assert!(close, "item {item}: {image:?} against {want:?}");
+                assert_eq!(target, dataset.label(item) as i64, "label of item {item}");
+                item += 1;
+            }
+        }
+        assert_eq!(item, n);
     }
 }

@@ -8,7 +8,9 @@ use rand::seq::SliceRandom;
 /// One image as bytes in CHW order with its label.
 #[derive(Debug, Clone)]
 pub struct ImageItem {
+    /// `C × H × W` bytes.
     pub pixels: Vec<u8>,
+    /// Class index.
     pub label: u8,
 }
 
@@ -21,6 +23,7 @@ pub struct ImageDataset {
     labels: Vec<u8>,
     /// `[channels, height, width]`.
     pub shape: [usize; 3],
+    /// Number of classes (labels are below it).
     pub num_classes: usize,
 }
 
@@ -182,26 +185,58 @@ mod tests {
         ImageDataset::new("toy", pixels, labels, [1, 2, 2], 3)
     }
 
+    /// `n` images whose four bytes are distinct for every index below 65536: the index as
+    /// little-endian u16, then its label and a checksum byte.
+    fn numbered(n: usize) -> ImageDataset {
+        let label = |i: usize| (i % 7) as u8;
+        let pixels = (0..n)
+            .flat_map(|i| [i as u8, (i >> 8) as u8, label(i), (i.wrapping_mul(37) >> 3) as u8])
+            .collect();
+        let labels = (0..n).map(label).collect();
+        ImageDataset::new("numbered", pixels, labels, [1, 2, 2], 7)
+    }
+
+    /// The indices `numbered` encoded in `ds`, checking each image against its label and checksum.
+    fn indices(ds: &ImageDataset) -> Vec<usize> {
+        (0..ds.len())
+            .map(|k| {
+                let img = ds.image(k);
+                let i = img[0] as usize | (img[1] as usize) << 8;
+                assert_eq!(img[2], ds.label(k), "{}: image {k} has another's label", ds.name);
+                assert_eq!(
+                    img[3],
+                    (i.wrapping_mul(37) >> 3) as u8,
+                    "{}: image {k} is garbled",
+                    ds.name
+                );
+                i
+            })
+            .collect()
+    }
+
     #[test]
     fn split_is_seeded_disjoint_and_complete() {
-        let ds = toy(100);
-        let (a, b) = ds.split(0.2, 7);
-        let (a2, _) = ds.split(0.2, 7);
-        let (a3, _) = ds.split(0.2, 8);
-        assert_eq!((a.len(), b.len()), (80, 20));
-        assert_eq!(a.image(0), a2.image(0));
-        assert_ne!(a.labels(), a3.labels());
-        let mut firsts: Vec<u8> = a
-            .pixels
-            .chunks(4)
-            .chain(b.pixels.chunks(4))
-            .map(|c| c[0])
-            .collect();
-        firsts.sort();
-        let expected: Vec<u8> = (0..100).map(|i| (i * 4) as u8).collect();
-        let mut expected_sorted = expected.clone();
-        expected_sorted.sort();
-        assert_eq!(firsts, expected_sorted);
+        // more than 256 images, so an index that wrapped at one byte would show
+        let n = 600;
+        let ds = numbered(n);
+        let (train, val) = ds.split(0.2, 7);
+        assert_eq!((train.len(), val.len()), (480, 120));
+        let (train_idx, val_idx) = (indices(&train), indices(&val));
+        // every image exactly once across the two parts
+        let mut all: Vec<usize> = train_idx.iter().chain(&val_idx).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..n).collect::<Vec<_>>());
+        // shuffled, not the first or last fifth
+        assert_ne!(val_idx, (0..120).collect::<Vec<_>>());
+        assert_ne!(val_idx, (480..600).collect::<Vec<_>>());
+        // the same seed gives the same split, another seed another one
+        let (train2, val2) = ds.split(0.2, 7);
+        assert_eq!(
+            (indices(&train2), indices(&val2)),
+            (train_idx.clone(), val_idx.clone())
+        );
+        let (_, val3) = ds.split(0.2, 8);
+        assert_ne!(indices(&val3), val_idx);
     }
 
     #[test]

@@ -15,9 +15,13 @@ pub const LABELS_MAGIC: u32 = 0x0000_0801;
 /// Images of an IDX file: `count` images of `rows × cols` bytes, row-major.
 #[derive(Debug, Clone)]
 pub struct IdxImages {
+    /// Number of images.
     pub count: usize,
+    /// Height of each image.
     pub rows: usize,
+    /// Width of each image.
     pub cols: usize,
+    /// `count × rows × cols` bytes.
     pub pixels: Vec<u8>,
 }
 

@@ -30,9 +30,13 @@ pub fn workspace_datasets() -> PathBuf {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetName {
+    /// MNIST handwritten digits (28×28, grayscale).
     Mnist,
+    /// Fashion-MNIST (28×28, grayscale).
     FashionMnist,
+    /// CIFAR-10 (32×32, colour).
     Cifar10,
+    /// STL-10 (96×96, colour, with 100000 unlabeled images).
     Stl10,
     /// Tiny-ImageNet (200 classes, 64×64); its test split is the official val set.
     TinyImagenet,
@@ -64,7 +68,9 @@ impl DatasetName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
+    /// The training set.
     Train,
+    /// The test set.
     Test,
     /// STL-10's unlabeled images (labels are all 0).
     Unlabeled,
@@ -94,7 +100,9 @@ impl DataArgs {
 /// A loaded split, saying whether it is the embedded subset rather than the full set.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The images and labels.
     pub dataset: ImageDataset,
+    /// True when MNIST was missing and the embedded subset was loaded instead.
     pub embedded_subset: bool,
 }
 
@@ -334,12 +342,19 @@ mod tests {
         );
     }
 
-    /// Reads the real MNIST beside the repository when present and checks it end to end.
+    /// Reads the real MNIST beside the repository (`../shared/datasets/mnist`) and checks it end
+    /// to end. Skipped with a notice when absent, except under CI (`$CI` set), which provides
+    /// it (see `.ci/run`): there a missing directory fails.
     #[test]
     fn real_mnist_from_shared_when_present() {
         let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
         if !shared.join("mnist").is_dir() {
-            eprintln!("skipped: {} absent", shared.display());
+            let message = format!("no MNIST at {}", shared.join("mnist").display());
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{message}: CI provides it (see .ci/run)"
+            );
+            eprintln!("skipped: {message}");
             return;
         }
         let args = DataArgs {

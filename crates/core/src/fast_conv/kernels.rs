@@ -10,18 +10,28 @@ use std::cell::RefCell;
 /// Shapes of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
+    /// Images `B`.
     pub batch: usize,
+    /// Input channels `C`.
     pub c_in: usize,
+    /// Input height `H`.
     pub h: usize,
+    /// Input width `W`.
     pub w: usize,
+    /// Output channels `O`.
     pub c_out: usize,
+    /// Kernel height.
     pub kh: usize,
+    /// Kernel width.
     pub kw: usize,
+    /// `[vertical, horizontal]` stride.
     pub stride: [usize; 2],
     /// Input index = output index · stride + tap − padding (negative: the window starts
     /// inside the input; used by the input-gradient convolutions).
     pub padding: [isize; 2],
+    /// Output height.
     pub ho: usize,
+    /// Output width.
     pub wo: usize,
 }
 

@@ -1,5 +1,5 @@
 //! A faster conv2d for the `flex` CPU backend, carried as a Burn backend extension until
-//! Burn's own kernels catch up (issue 6).
+//! Burn's own kernels catch up.
 //!
 //! Burn 0.22's flex backend computes the weight gradient of a convolution as another
 //! convolution whose kernel is the output gradient (`burn-backend`'s generic
@@ -9,7 +9,7 @@
 //! chunk of images with the `gemm` crate ([`kernels`]), behind [`conv2d`]:
 //!
 //! - on a flex device (plain or autodiff) with dilation 1, one group and `f32`, [`conv2d`] runs
-//!   these kernels, with a hand-written backward ([`autodiff`]);
+//!   these kernels, with a hand-written backward (`fast_conv/autodiff.rs`);
 //! - everywhere else (ndarray, wgpu, other dtypes) it is exactly `burn::tensor::module::conv2d`.
 //!
 //! Tests compare both paths: the kernels against the definition of convolution and their own

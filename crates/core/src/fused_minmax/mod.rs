@@ -1,5 +1,5 @@
 //! The MinMax activation (Anil et al. 2019) as one fused operation on the flex backend,
-//! carried as a Burn backend extension (issue 6).
+//! carried as a Burn backend extension.
 //!
 //! Channels `(2k, 2k+1)` of `x` `[B, C, …]` become `(min, max)` of the pair. Written with
 //! Burn's tensor ops this is two slices, a `min_pair`, a `max_pair` and a concatenation, with

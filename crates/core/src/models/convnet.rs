@@ -11,13 +11,18 @@ use burn::tensor::{Device, Tensor};
 /// One conv block of [`ConvNetConfig`].
 #[derive(Config, Debug)]
 pub struct ConvBlockConfig {
+    /// Output channels.
     pub channels: usize,
+    /// Square kernel side.
     #[config(default = 3)]
     pub kernel: usize,
+    /// Stride in both directions.
     #[config(default = 1)]
     pub stride: usize,
+    /// Zero padding on every side.
     #[config(default = 1)]
     pub padding: usize,
+    /// Batch norm between the convolution and the activation.
     #[config(default = false)]
     pub batch_norm: bool,
     /// Max-pool window after the activation; `None` for no pooling.
@@ -30,23 +35,31 @@ pub struct ConvBlockConfig {
 pub struct ConvNetConfig {
     /// `[channels, height, width]` of the input.
     pub input: [usize; 3],
+    /// The conv blocks, in order.
     pub convs: Vec<ConvBlockConfig>,
+    /// Widths of the dense layers after the flatten; the last is the output size.
     pub dense: Vec<usize>,
 }
 
 /// One conv block of a [`ConvNet`].
 #[derive(Module, Debug)]
 pub struct ConvBlock {
+    /// The convolution.
     pub conv: Conv2d,
+    /// Batch norm after it, when configured.
     pub norm: Option<BatchNorm>,
+    /// Max-pool after the activation, when configured.
     pub pool: Option<MaxPool2d>,
 }
 
 /// See [`ConvNetConfig`].
 #[derive(Module, Debug)]
 pub struct ConvNet {
+    /// The conv blocks, in order.
     pub blocks: Vec<ConvBlock>,
+    /// The dense layers after the flatten.
     pub dense: Vec<Linear>,
+    /// ReLU after every conv block and between dense layers.
     pub activation: Relu,
 }
 
@@ -66,6 +79,7 @@ impl ConvNetConfig {
         [c, h, w]
     }
 
+    /// Builds the net on `device` with Burn's default initialisation.
     pub fn init(&self, device: &Device) -> ConvNet {
         let mut c_in = self.input[0];
         let blocks = self

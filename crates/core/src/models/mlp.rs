@@ -8,15 +8,20 @@ use burn::tensor::{Device, Tensor};
 /// An MLP `d_input → hidden… → d_output`.
 #[derive(Config, Debug)]
 pub struct MlpConfig {
+    /// Input width.
     pub d_input: usize,
+    /// Hidden widths, in order.
     pub hidden: Vec<usize>,
+    /// Output width.
     pub d_output: usize,
 }
 
 /// See [`MlpConfig`].
 #[derive(Module, Debug)]
 pub struct Mlp {
+    /// The linear layers, in order.
     pub layers: Vec<Linear>,
+    /// ReLU between layers (not after the last).
     pub activation: Relu,
 }
 

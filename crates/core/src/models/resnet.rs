@@ -12,6 +12,7 @@ use burn::tensor::{Device, Tensor};
 /// ResNet-18 configuration.
 #[derive(Config, Debug)]
 pub struct ResNetConfig {
+    /// Input channels.
     #[config(default = 3)]
     pub in_channels: usize,
     /// Channels of the first stage (64 in ResNet-18); stages double it.
@@ -36,11 +37,17 @@ fn conv3(c_in: usize, c_out: usize, stride: usize, device: &Device) -> Conv2d {
 /// Two 3×3 convolutions with batch norm and a (possibly projected) shortcut.
 #[derive(Module, Debug)]
 pub struct BasicBlock {
+    /// First 3×3 convolution (carries the block's stride).
     pub conv1: Conv2d,
+    /// Batch norm after `conv1`.
     pub bn1: BatchNorm,
+    /// Second 3×3 convolution.
     pub conv2: Conv2d,
+    /// Batch norm after `conv2`.
     pub bn2: BatchNorm,
+    /// 1×1 projection with batch norm when the stride or width changes; identity otherwise.
     pub shortcut: Option<(Conv2d, BatchNorm)>,
+    /// The activation.
     pub relu: Relu,
 }
 
@@ -65,6 +72,7 @@ impl BasicBlock {
         }
     }
 
+    /// `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let h = self
             .relu
@@ -81,11 +89,17 @@ impl BasicBlock {
 /// See [`ResNetConfig`].
 #[derive(Module, Debug)]
 pub struct ResNet {
+    /// The CIFAR stem: a 3×3 stride-1 convolution.
     pub stem: Conv2d,
+    /// Batch norm after the stem.
     pub stem_bn: BatchNorm,
+    /// The basic blocks of all four stages, in order.
     pub blocks: Vec<BasicBlock>,
+    /// Global average pooling.
     pub pool: AdaptiveAvgPool2d,
+    /// The classifier, when configured.
     pub fc: Option<Linear>,
+    /// The activation.
     pub relu: Relu,
 }
 
@@ -95,6 +109,7 @@ impl ResNetConfig {
         self.width * 8
     }
 
+    /// Builds the network on `device` with Burn's default initialisation.
     pub fn init(&self, device: &Device) -> ResNet {
         let mut blocks = Vec::new();
         let mut c_in = self.width;

@@ -15,13 +15,28 @@ use std::path::{Path, PathBuf};
 /// Why a checkpoint could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// A file could not be read or written.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A model or optimiser record could not be saved or loaded.
     #[error("{path}: {message}")]
-    Record { path: PathBuf, message: String },
+    Record {
+        /// The record file.
+        path: PathBuf,
+        /// Burn's error.
+        message: String,
+    },
+    /// `checkpoint.json` is not a checkpoint index of the expected state type.
     #[error("{path}: not a checkpoint index: {source}")]
     Index {
+        /// The index file.
         path: PathBuf,
+        /// The JSON error.
         source: serde_json::Error,
     },
 }
@@ -31,14 +46,18 @@ pub enum CheckpointError {
 pub struct Checkpoint<S> {
     /// Steps or epochs completed when it was taken.
     pub step: usize,
+    /// The model record, relative to the checkpoint directory.
     pub model_file: String,
+    /// The optimiser record, relative to the checkpoint directory, when one was saved.
     pub optimizer_file: Option<String>,
+    /// The training loop's own state.
     pub state: S,
 }
 
 /// Writes and reads the checkpoints of a run (in `<run>/checkpoints/`).
 #[derive(Debug, Clone)]
 pub struct Checkpointer {
+    /// Where the checkpoints go.
     pub dir: PathBuf,
     /// How many checkpoints to keep on disk.
     pub keep: usize,
@@ -52,6 +71,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
 }
 
 impl Checkpointer {
+    /// Checkpoints in `<run>/checkpoints/`, keeping the two most recent.
     pub fn new(run: &RunDir) -> Self {
         Self {
             dir: run.file("checkpoints"),

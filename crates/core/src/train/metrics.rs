@@ -17,7 +17,9 @@ pub fn accuracy(logits: Tensor<2>, targets: Tensor<1, Int>) -> f64 {
 /// A running mean, weighted by counts (e.g. a loss averaged over batches of unequal size).
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct Mean {
+    /// Sum of `value · weight`.
     pub sum: f64,
+    /// Sum of the weights.
     pub count: f64,
 }
 

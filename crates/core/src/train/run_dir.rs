@@ -27,6 +27,7 @@ pub struct RunArgs {
 /// An open run directory.
 #[derive(Debug, Clone)]
 pub struct RunDir {
+    /// `<root>/<crate>/<name>`.
     pub path: PathBuf,
 }
 
