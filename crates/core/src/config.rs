@@ -49,7 +49,11 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// An out-of-range value of `field` in the configuration from `origin`.
-    pub fn invalid(origin: impl std::fmt::Display, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        origin: impl std::fmt::Display,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self::Invalid {
             origin: origin.to_string(),
             field: field.into(),
@@ -60,23 +64,20 @@ impl ConfigError {
 
 /// Parses `text` (from `origin`, named in errors) as a `T`.
 pub fn parse<T: DeserializeOwned>(text: &str, origin: impl std::fmt::Display) -> Result<T, ConfigError> {
+    let error = |field: String, inner: serde_json::Error| ConfigError::Parse {
+        origin: origin.to_string(),
+        field,
+        line: inner.line(),
+        column: inner.column(),
+        message: strip_position(&inner.to_string()),
+    };
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize(&mut de).and_then(|v| {
-        de.end()
-            .map_err(|e| serde_path_to_error::Error::new(serde_path_to_error::Path::default(), e))
-            .map(|()| v)
-    });
-    value.map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
-        let inner = e.into_inner();
-        ConfigError::Parse {
-            origin: origin.to_string(),
-            field,
-            line: inner.line(),
-            column: inner.column(),
-            message: strip_position(&inner.to_string()),
-        }
-    })
+        error(field, e.into_inner())
+    })?;
+    de.end().map_err(|e| error(".".into(), e))?;
+    Ok(value)
 }
 
 /// Reads the JSON file `path` as a `T`.
@@ -126,26 +127,42 @@ mod tests {
         let text = "{\"name\": \"a\",\n \"steps\": [{\"rate\": 1.0}, {\"rat\": 0.5}]}";
         let e = parse::<Outer>(text, "cfg/run.json").unwrap_err();
         let ConfigError::Parse {
-            origin, field, line, message, ..
+            origin,
+            field,
+            line,
+            message,
+            ..
         } = &e
         else {
             panic!("{e:?}")
         };
-        assert_eq!((origin.as_str(), field.as_str(), *line), ("cfg/run.json", "steps[1]", 2));
+        assert_eq!(
+            (origin.as_str(), field.as_str(), *line),
+            ("cfg/run.json", "steps[1].rat", 2)
+        );
         assert!(message.contains("unknown field `rat`"), "{message}");
-        assert!(e.to_string().starts_with("cfg/run.json: field `steps[1]`"), "{e}");
+        assert!(
+            e.to_string().starts_with("cfg/run.json: field `steps[1].rat`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn wrong_type_names_the_field_and_trailing_text_is_rejected() {
         let e = parse::<Outer>(r#"{"name": 3}"#, "c.json").unwrap_err();
-        assert!(matches!(&e, ConfigError::Parse { field, .. } if field == "name"), "{e}");
+        assert!(
+            matches!(&e, ConfigError::Parse { field, .. } if field == "name"),
+            "{e}"
+        );
         assert!(parse::<Outer>(r#"{"name": "a"} {}"#, "c.json").is_err());
     }
 
     #[test]
     fn missing_file_names_the_file() {
         let e = load::<Outer>(Path::new("no/such/config.json")).unwrap_err();
-        assert!(e.to_string().starts_with("no/such/config.json: cannot read"), "{e}");
+        assert!(
+            e.to_string().starts_with("no/such/config.json: cannot read"),
+            "{e}"
+        );
     }
 }

@@ -11,23 +11,7 @@ use repro_core::data::DatasetName;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// A configuration file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("{path}: field `{field}`: {message}")]
-    Invalid {
-        path: PathBuf,
-        field: &'static str,
-        message: String,
-    },
-}
+pub use repro_core::config::ConfigError;
 
 fn default_adam_epsilon() -> f64 {
     1e-7
@@ -111,29 +95,17 @@ fn default_margin() -> MarginForm {
 }
 
 impl TrainConfig {
-    /// Reads and validates a JSON configuration.
+    /// Reads and validates a JSON configuration ([`repro_core::config::load`]: unknown fields
+    /// are errors naming the file and field).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let cfg: Self = serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.into(),
-            source,
-        })?;
-        cfg.validate(path)?;
+        let cfg: Self = repro_core::config::load(path)?;
+        cfg.validate(&path.display().to_string())?;
         Ok(cfg)
     }
 
-    /// Checks ranges a JSON schema cannot express.
-    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |field, message: &str| {
-            Err(ConfigError::Invalid {
-                path: path.into(),
-                field,
-                message: message.into(),
-            })
-        };
+    /// Checks ranges a JSON schema cannot express; `origin` names the file in errors.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |field: &str, message: &str| Err(ConfigError::invalid(origin, field, message));
         if self.eps.is_nan() || self.eps <= 0.0 {
             return bad("eps", "must be positive");
         }
@@ -151,6 +123,9 @@ impl TrainConfig {
         }
         if self.power_iterations == 0 {
             return bad("power_iterations", "must be at least 1");
+        }
+        if !(self.convergence.tol > 0.0 && self.convergence.tol.is_finite()) {
+            return bad("convergence.tol", "must be positive and finite");
         }
         Ok(())
     }

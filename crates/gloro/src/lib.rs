@@ -7,12 +7,13 @@
 //! | module | paper | what |
 //! |---|---|---|
 //! | [`minmax`] | §3, App. | MinMax activation (Lipschitz 1, gradient-norm preserving) |
-//! | [`lipschitz`] | §4 | per-layer spectral norms by power iteration (dense, conv) |
+//! | [`lipschitz`] | §4 | per-layer spectral norms by power iteration (dense, conv): training's estimate |
+//! | [`bounds`] | §4 | sound per-layer bounds for certificates (Gram + Cholesky, materialised or Fourier conv) |
 //! | [`model`] | §3 | GloRo bodies and the architectures 2C2F, 4C3F, 6C2F, 8C2F |
 //! | [`margin`] | Eq. 4–5 | the ⊥ logit (tight per-pair and naive forms), certified radius |
 //! | [`loss`] | §5 | cross-entropy over m+1 logits, TRADES-KL, TRADES-CE |
 //! | [`schedule`] | §6 | ε, λ and learning-rate schedules |
-//! | [`certify`] | §3 | certification API: prediction or ⊥, radius, clean accuracy, VRA, curves |
+//! | [`certify`] | §3 | certificates with the rounding allowance: prediction or ⊥, radius, VRA, curves |
 //! | [`attack`] | — | ℓ2 PGD and the empirical margin-Lipschitz lower bound |
 //! | [`soundness`] | — | attacks every certified point: one success would be a false certificate |
 //! | [`bench`] | — | training throughput of the reference workloads |
@@ -25,6 +26,7 @@
 
 pub mod attack;
 pub mod bench;
+pub mod bounds;
 pub mod certify;
 pub mod config;
 pub mod export;

@@ -4,7 +4,8 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Parser, Subcommand};
 use gloro::attack::PgdConfig;
-use gloro::certify::Certifier;
+use gloro::bounds::{BoundMethod, ConvMethod};
+use gloro::certify::{Certifier, CertifyOptions};
 use gloro::config::TrainConfig;
 use gloro::model::GloroNet;
 use gloro::{bench, export, soundness, toy, train};
@@ -56,8 +57,45 @@ enum Command {
         /// Certify only the first N images of the split (0: all).
         #[arg(long, default_value_t = 0)]
         limit: usize,
+        /// Per-layer bounds: `sound` (the certificate) or `power-iteration` (the paper's
+        /// estimate, for comparison; not a certificate).
+        #[arg(long, value_enum, default_value = "sound")]
+        bound: BoundMethod,
+        /// How conv layers are bounded under `--bound sound`.
+        #[arg(long, value_enum, default_value = "auto")]
+        conv_bound: ConvMethod,
+        /// Leave out the floating-point rounding allowance (for measuring its cost; the result
+        /// is then not a certificate).
+        #[arg(long)]
+        no_float_margin: bool,
         #[command(flatten)]
         data: DataArgs,
+    },
+    /// Per-layer bounds by every method (power iteration, exact, Fourier) with their times, for
+    /// a run's model or a freshly initialised architecture; prints JSON.
+    Bounds {
+        /// Run directory (holds config.json and model.bpk).
+        #[arg(long, conflicts_with = "arch")]
+        run: Option<PathBuf>,
+        /// An architecture with random (orthogonal) weights instead of a run.
+        #[arg(long, value_enum)]
+        arch: Option<gloro::model::Architecture>,
+        /// Input `C,H,W` for `--arch`.
+        #[arg(long, value_delimiter = ',', default_value = "1,28,28")]
+        input: Vec<usize>,
+        /// Largest smaller side of a layer's matrix bounded exactly.
+        #[arg(long, default_value_t = gloro::bounds::EXACT_LIMIT)]
+        exact_limit: usize,
+    },
+    /// Keep a finished run in the repository as a record the report reads
+    /// (`<out>/gloro/runs/<name>/record.json`: config, metrics, evaluations; no weights).
+    Record {
+        /// Run directory (holds summary.json); its folder name is the record's name.
+        #[arg(long)]
+        run: PathBuf,
+        /// Results directory.
+        #[arg(long, default_value = "docs/results")]
+        out: PathBuf,
     },
     /// Export a run's weights and converged Lipschitz constants as safetensors.
     Export {
@@ -114,24 +152,8 @@ enum Command {
 }
 
 fn load_run(dir: &Path, device: &Device) -> Result<(TrainConfig, GloroNet)> {
-    let cfg_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path).with_context(|| {
-        format!(
-            "{}: cannot read (is --run a gloro run directory?)",
-            cfg_path.display()
-        )
-    })?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", cfg_path.display()))?;
-    let cfg: TrainConfig = serde_json::from_value(value["config"].clone()).with_context(|| {
-        format!(
-            "{}: field `config` is not a gloro configuration",
-            cfg_path.display()
-        )
-    })?;
-    let model =
-        repro_core::train::checkpoint::load_model(cfg.network().init(device), &dir.join("model.bpk"))?;
-    Ok((cfg, model))
+    let run = train::TrainedRun::open(dir, device)?;
+    Ok((run.config, run.model))
 }
 
 fn read_png(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>> {
@@ -208,12 +230,27 @@ fn main() -> Result<()> {
             images,
             split,
             limit,
+            bound,
+            conv_bound,
+            no_float_margin,
             data,
         } => {
             let (_, device) = cli.device.device()?;
             let (cfg, model) = load_run(&run, &device)?;
             let eps = eps.unwrap_or(cfg.eps);
-            let certifier = Certifier::new(&model, eps, cfg.convergence);
+            let options = CertifyOptions {
+                bound,
+                conv: conv_bound,
+                float_margin: !no_float_margin,
+                convergence: cfg.convergence,
+            };
+            let started = std::time::Instant::now();
+            let certifier = Certifier::new(&model, eps, options)?;
+            let bound_seconds = started.elapsed().as_secs_f64();
+            let head = serde_json::json!({
+                "eps": eps, "k": certifier.k, "certificate": options.is_certificate(), "options": options,
+                "layers": certifier.layers, "bound_seconds": bound_seconds,
+            });
             let (input, _) = cfg.input_shape();
             if !images.is_empty() {
                 let mut results = Vec::new();
@@ -229,31 +266,70 @@ fn main() -> Result<()> {
                         "certified": c.prediction.is_some(), "radius": c.radius,
                     }));
                 }
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"eps": eps, "k": certifier.k, "images": results})
-                    )?
-                );
+                let mut out = head;
+                out["images"] = serde_json::json!(results);
+                println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 let ds = load(cfg.dataset, split, &data)?;
                 let (x, _, labels) = train::to_tensors(&ds.dataset, limit, &device);
+                let started = std::time::Instant::now();
                 let ev = certifier.evaluate(&x, &labels, cfg.eval_batch);
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "data": ds.dataset.name, "embedded_subset": ds.embedded_subset, "n": ev.n, "eps": eps, "k": ev.k,
-                        "clean_accuracy": ev.clean_accuracy, "vra": ev.vra, "rejected": ev.rejected,
-                        "vra_curve": ev.vra_curve(2.0 * eps, 21),
-                    }))?
-                );
+                let mut out = head;
+                for (key, value) in [
+                    ("data", serde_json::json!(ds.dataset.name)),
+                    ("embedded_subset", serde_json::json!(ds.embedded_subset)),
+                    ("n", serde_json::json!(ev.n)),
+                    ("clean_accuracy", serde_json::json!(ev.clean_accuracy)),
+                    ("vra", serde_json::json!(ev.vra)),
+                    ("rejected", serde_json::json!(ev.rejected)),
+                    (
+                        "certify_seconds",
+                        serde_json::json!(started.elapsed().as_secs_f64()),
+                    ),
+                    ("vra_curve", serde_json::json!(ev.vra_curve(2.0 * eps, 21))),
+                ] {
+                    out[key] = value;
+                }
+                println!("{}", serde_json::to_string_pretty(&out)?);
             }
+        }
+        Command::Bounds {
+            run,
+            arch,
+            input,
+            exact_limit,
+        } => {
+            let (_, device) = cli.device.device()?;
+            let (model, convergence) = match (run, arch) {
+                (Some(run), _) => {
+                    let (cfg, model) = load_run(&run, &device)?;
+                    (model, cfg.convergence)
+                }
+                (None, Some(arch)) => {
+                    let [c, h, w] = <[usize; 3]>::try_from(input.as_slice())
+                        .map_err(|_| anyhow::anyhow!("--input: expected C,H,W, got {input:?}"))?;
+                    (arch.config([c, h, w], 10).init(&device), Default::default())
+                }
+                (None, None) => bail!("give --run DIR or --arch NAME"),
+            };
+            let rows = gloro::bounds::tightness(&model, convergence, exact_limit)?;
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        }
+        Command::Record { run, out } => {
+            let path = run.join("summary.json");
+            let summary: train::Summary = repro_core::config::load(&path)?;
+            let name = run
+                .file_name()
+                .and_then(|n| n.to_str())
+                .with_context(|| format!("--run {}: no run name", run.display()))?;
+            let written = gloro::reproduce::write_record(&out, name, &summary)?;
+            println!("wrote {}", written.display());
         }
         Command::Export { run, out } => {
             let (_, device) = cli.device.device()?;
             let (cfg, model) = load_run(&run, &device)?;
-            model.certified_lipschitz(cfg.convergence.tol, cfg.convergence.max_iters);
-            export::export(&model, cfg.eps, cfg.input_shape().0, &out)?;
+            let certifier = Certifier::new(&model, cfg.eps, CertifyOptions::sound(cfg.convergence))?;
+            export::export(&certifier, cfg.input_shape().0, &out)?;
             println!("wrote {}", out.display());
         }
         Command::Soundness {
@@ -275,7 +351,8 @@ fn main() -> Result<()> {
                 restarts,
                 ..PgdConfig::new(cfg.eps)
             };
-            let r = soundness::check(&model, &model_ad, &x, &ad, attack, 250);
+            let certifier = Certifier::new(&model, cfg.eps, CertifyOptions::sound(cfg.convergence))?;
+            let r = soundness::check(&certifier, &model_ad, &x, &ad, attack, 250);
             println!("{}", serde_json::to_string_pretty(&r)?);
             if r.certified_broken > 0 {
                 bail!(
@@ -287,7 +364,7 @@ fn main() -> Result<()> {
         Command::Toy { out } => {
             let (_, device) = cli.device.device()?;
             let cfg = toy::ToyConfig::default();
-            let (model, result) = toy::run(&cfg, &device);
+            let (model, result) = toy::run(&cfg, &device)?;
             toy::plot(&model, &cfg, &out, &device)?;
             println!("{}", serde_json::to_string_pretty(&result)?);
         }

@@ -55,30 +55,72 @@ pub fn gloro_logits(y: Tensor<2>, w: Tensor<2>, k: Tensor<1>, eps: f64, form: Ma
     Tensor::cat(vec![y, bot], 1)
 }
 
-/// Certified ℓ2 radius of each row: min_{i≠j} (y_j − y_i)/K_ji (tight form), in f64.
-/// A point is certified at ε exactly when its radius exceeds ε.
-pub fn certified_radius(logits: &[f32], m: usize, k: f64, distances: &[f32]) -> Vec<(usize, f64)> {
+/// The certified radius of one pair: (gap − 2Δ₀)/(K_ji + 2Δ₁) for a logit gap y_j − y_i,
+/// K_ji = K·‖w_j − w_i‖ and a rounding allowance Δ₀ + Δ₁·ε (zero without one; see
+/// [`crate::certify`]). Fails closed: NaN or infinite inputs, K_ji ≤ 0, or a negative allowance
+/// give radius 0, never +∞.
+pub fn pair_radius(gap: f64, kji: f64, delta: (f64, f64)) -> f64 {
+    let all_finite = gap.is_finite() && kji.is_finite() && delta.0.is_finite() && delta.1.is_finite();
+    if !all_finite || kji <= 0.0 || delta.0 < 0.0 || delta.1 < 0.0 {
+        return 0.0;
+    }
+    let num = crate::bounds::float::down(gap - 2.0 * delta.0);
+    let den = crate::bounds::float::up(kji + 2.0 * delta.1);
+    if num <= 0.0 {
+        0.0
+    } else {
+        crate::bounds::float::down(num / den)
+    }
+}
+
+/// The minimum over `radii`, 0 when any is NaN (`f64::min` would drop it).
+pub fn min_radius(radii: impl Iterator<Item = f64>) -> f64 {
+    let mut r = f64::INFINITY;
+    for x in radii {
+        if x.is_nan() {
+            return 0.0;
+        }
+        r = r.min(x);
+    }
+    r
+}
+
+/// Certified ℓ2 radius of each row of `logits` `[B, m]`: min_{i≠j} (y_j − y_i)/K_ji with
+/// K_ji = `k`·`distances[j·m + i]`, no rounding allowance. A row with a non-finite logit gets
+/// radius 0 (and so does a non-finite or non-positive `k`).
+pub fn certified_radius(logits: &[f32], m: usize, k: f64, distances: &[f64]) -> Vec<(usize, f64)> {
     logits
         .chunks_exact(m)
         .map(|y| {
             let j = argmax(y);
-            let r = (0..m)
-                .filter(|&i| i != j)
-                .map(|i| {
-                    let kji = k * distances[j * m + i] as f64;
-                    let gap = y[j] as f64 - y[i] as f64;
-                    if kji > 0.0 {
-                        gap / kji
-                    } else if gap > 0.0 {
-                        f64::INFINITY
-                    } else {
-                        0.0
-                    }
-                })
-                .fold(f64::INFINITY, f64::min);
+            if y.iter().any(|v| !v.is_finite()) {
+                return (j, 0.0);
+            }
+            let r = min_radius(
+                (0..m)
+                    .filter(|&i| i != j)
+                    .map(|i| pair_radius(y[j] as f64 - y[i] as f64, k * distances[j * m + i], (0.0, 0.0))),
+            );
             (j, r)
         })
         .collect()
+}
+
+/// ‖w_j − w_i‖ for every pair of rows of `w` (`m` rows of `d`, row-major f32), computed from the
+/// differences in f64 (not the Gram identity, which cancels for near-equal rows) and rounded
+/// upwards: `[m·m]`.
+pub fn distances_upper(w: &[f32], m: usize) -> Vec<f64> {
+    let d = w.len() / m.max(1);
+    let mut out = vec![0.0; m * m];
+    for j in 0..m {
+        for i in 0..m {
+            if i != j {
+                let diffs = (0..d).map(|t| w[j * d + t] as f64 - w[i * d + t] as f64);
+                out[j * m + i] = crate::bounds::float::up(crate::bounds::float::sum_squares_up(diffs).sqrt());
+            }
+        }
+    }
+    out
 }
 
 /// Index of the first maximum (the same convention as Burn's `argmax`).
@@ -130,7 +172,7 @@ mod tests {
             .unwrap();
         // the tied logit is a competitor: y_bot = 1 = y_j, so the point is not certified
         assert_eq!(out[2], 1.0);
-        let r = certified_radius(&[1.0, 1.0], 2, 1.0, &[0.0, 2f32.sqrt(), 2f32.sqrt(), 0.0]);
+        let r = certified_radius(&[1.0, 1.0], 2, 1.0, &[0.0, 2f64.sqrt(), 2f64.sqrt(), 0.0]);
         assert_eq!(r[0], (0, 0.0));
     }
 
@@ -154,10 +196,13 @@ mod tests {
         let w = Tensor::<2>::from_floats([[0.5, -1.0], [1.0, 0.3], [-0.2, 0.4]], &d);
         let y = Tensor::<2>::from_floats([[1.0, 0.2, -0.5], [0.1, 0.15, 0.0]], &d);
         let k = 1.7;
-        let dist = pairwise_distances(w.clone())
+        let dist: Vec<f64> = pairwise_distances(w.clone())
             .into_data()
             .try_to_vec::<f32>()
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect();
         let radii = certified_radius(&y.to_data().try_to_vec::<f32>().unwrap(), 3, k, &dist);
         for eps in [0.01, 0.05, 0.2, 0.5] {
             let out = gloro_logits(
@@ -173,5 +218,57 @@ mod tests {
                 assert_eq!(certified, *r > eps, "row {row} eps {eps} r {r}");
             }
         }
+    }
+
+    #[test]
+    fn radius_fails_closed_on_nan_and_degenerate_bounds() {
+        let d = [0.0, 1.0, 1.0, 0.0];
+        // a NaN competitor logit: f64::min would drop it and certify at +inf
+        assert_eq!(certified_radius(&[1.0, f32::NAN], 2, 1.0, &d)[0].1, 0.0);
+        assert_eq!(certified_radius(&[f32::NAN, 0.0], 2, 1.0, &d)[0].1, 0.0);
+        assert_eq!(certified_radius(&[f32::INFINITY, 0.0], 2, 1.0, &d)[0].1, 0.0);
+        // K = 0, K = NaN, K = inf: a positive gap must not certify at infinity
+        for k in [0.0, f64::NAN, f64::INFINITY, -1.0] {
+            assert_eq!(certified_radius(&[1.0, 0.0], 2, k, &d)[0].1, 0.0, "K = {k}");
+        }
+        // identical head rows (K_ji = 0)
+        assert_eq!(certified_radius(&[1.0, 0.0], 2, 1.0, &[0.0; 4])[0].1, 0.0);
+        assert_eq!(min_radius([1.0, f64::NAN, 2.0].into_iter()), 0.0);
+        // and a healthy case is certified: gap 1, K_ji 2 -> radius 0.5
+        let r = certified_radius(&[1.0, 0.0], 2, 2.0, &d)[0].1;
+        assert!(r > 0.4999999 && r <= 0.5, "{r}");
+    }
+
+    #[test]
+    fn the_rounding_allowance_is_charged_twice_and_scales_with_eps() {
+        // gap 1, K_ji 1, Δ = 0.1 + 0.2 ε: radius = (1 − 0.2)/(1 + 0.4)
+        let r = pair_radius(1.0, 1.0, (0.1, 0.2));
+        assert!((r - 0.8 / 1.4).abs() < 1e-11 && r <= 0.8 / 1.4, "{r}");
+        assert_eq!(
+            pair_radius(0.15, 1.0, (0.1, 0.0)),
+            0.0,
+            "gap below 2Δ is not certified"
+        );
+    }
+
+    #[test]
+    fn direct_distances_survive_near_equal_rows() {
+        // rows 1e4 apart in norm but 1e-3 apart from each other: the f32 Gram identity
+        // cancels to 0 or noise, the direct difference does not
+        let a = [1.0e4f32, 0.0];
+        let b = [1.0e4f32, 1.0e-3];
+        let w: Vec<f32> = a.iter().chain(&b).copied().collect();
+        let d = distances_upper(&w, 2);
+        let exact = 1.0e-3f32 as f64;
+        assert!(d[1] >= exact && d[1] < exact * (1.0 + 1e-9), "{}", d[1]);
+        let gram = pairwise_distances(Tensor::<2>::from_floats([a, b], &Device::flex()))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!(
+            ((gram[1] as f64) - exact).abs() > 0.5 * exact,
+            "the Gram identity should fail here: {}",
+            gram[1]
+        );
     }
 }

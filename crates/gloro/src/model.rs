@@ -220,6 +220,34 @@ impl GloroNet {
         self.head.forward(self.features(x))
     }
 
+    /// Logits and, per example, the sum of squares of the input of every affine layer (the
+    /// body's conv and dense layers, then the head), as computed: `[B]` each. The rounding-error
+    /// bound of [`crate::certify`] needs these norms.
+    pub fn forward_traced(&self, x: Tensor<4>) -> (Tensor<2>, Vec<Tensor<1>>) {
+        fn sum_squares<const D: usize>(t: &Tensor<D>) -> Tensor<1> {
+            let b = t.dims()[0];
+            // x·x is correctly rounded (powf need not be)
+            let t2 = t.clone() * t.clone();
+            t2.flatten::<2>(1, D - 1).sum_dim(1).reshape([b])
+        }
+        let mut norms = Vec::new();
+        let mut a = Act::Image(x);
+        for l in &self.layers {
+            match (&a, l) {
+                (Act::Image(t), Layer::Conv(_)) => norms.push(sum_squares(t)),
+                (Act::Vector(t), Layer::Dense(_)) => norms.push(sum_squares(t)),
+                _ => {}
+            }
+            a = l.forward(a);
+        }
+        let features = match a {
+            Act::Vector(v) => v,
+            Act::Image(x) => x.flatten(1, 3),
+        };
+        norms.push(sum_squares(&features));
+        (self.head.forward(features), norms)
+    }
+
     /// The head's weights with one row per class, `[m, d]` (row i is w_i).
     pub fn class_weights(&self) -> Tensor<2> {
         self.head.weight.val().transpose()
@@ -239,25 +267,17 @@ impl GloroNet {
         k
     }
 
-    /// Runs every iterate to convergence (relative tolerance `tol`, at most `max_iters` each)
-    /// and returns K. Call before any certification.
-    pub fn converge_lipschitz(&self, tol: f64, max_iters: usize) -> f64 {
-        self.layers
-            .iter()
-            .filter_map(|l| l.bounded())
-            .map(|l| l.converge(tol, max_iters))
-            .product()
-    }
-
-    /// Converges every iterate, then returns the certified body bound: the product of the
-    /// per-layer upper estimates √(λ + residual) (see [`LipschitzLayer::rayleigh_residual`]).
-    pub fn certified_lipschitz(&self, tol: f64, max_iters: usize) -> f64 {
-        self.converge_lipschitz(tol, max_iters);
-        self.layers
-            .iter()
-            .filter_map(|l| l.bounded())
-            .map(|l| l.certified_bound())
-            .product()
+    /// Runs every iterate towards convergence (relative tolerance `tol`, at most `max_iters`
+    /// each) and returns the power-iteration estimate of K, or the first layer that did not
+    /// converge. An estimate, not a certificate: see [`crate::bounds`].
+    pub fn converge_lipschitz(&self, tol: f64, max_iters: usize) -> Result<f64, String> {
+        let mut k = 1.0;
+        for (i, l) in self.layers.iter().filter_map(|l| l.bounded()).enumerate() {
+            k *= l
+                .converge(tol, max_iters)
+                .map_err(|e| format!("body layer {i}: {e}"))?;
+        }
+        Ok(k)
     }
 
     /// The per-layer bounds at the current iterates, in layer order.

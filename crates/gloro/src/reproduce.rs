@@ -1,11 +1,15 @@
 //! `gloro reproduce`: the registered runs, the toy problem and the soundness check, assembled
 //! into `docs/results/gloro.md` by [`crate::report`].
 //!
-//! `--quick` trains the quick configuration on the embedded MNIST subset and includes every
-//! registered run already completed under the runs directory (its `summary.json`); `--full`
-//! trains (or resumes) every registered configuration.
+//! Finished runs are kept in the repository as records (`docs/results/gloro/runs/<name>/
+//! record.json`: configuration, per-epoch metrics, final evaluations; no weights), so the report
+//! regenerates from a clone. `--quick` trains the quick configuration on the embedded MNIST
+//! subset (rewriting its record) and reads the other records; `--full` trains (or resumes) every
+//! registered configuration and rewrites their records. A run trained by hand becomes a record
+//! with `gloro record --run runs/gloro/<name>`.
 
 use crate::attack::PgdConfig;
+use crate::certify::{Certifier, CertifyOptions};
 use crate::config::{TrainConfig, configs_dir};
 use crate::model::GloroNet;
 use crate::report::{self, ReportInput};
@@ -37,30 +41,73 @@ pub const TINY_IMAGENET: (&str, &str) = (
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Train every registered configuration (else only the quick one).
     pub full: bool,
+    /// Results directory (`docs/results`).
     pub out: PathBuf,
+    /// Where training runs live (`runs`).
     pub runs_dir: PathBuf,
+    /// Where data lives.
     pub data: DataArgs,
     /// Test points attacked by the soundness check.
     pub soundness_points: usize,
 }
 
-fn command(name: &str, subset: bool) -> String {
+/// The command that trains registered run `name`.
+pub fn command(name: &str, subset: bool) -> String {
     format!(
         "cargo run --release -p gloro -- train --config crates/gloro/configs/{name}.json --name {name}{}",
         if subset { " --subset" } else { "" }
     )
 }
 
-fn completed(runs_dir: &Path, name: &str) -> Option<Summary> {
-    let text = std::fs::read_to_string(runs_dir.join("gloro").join(name).join("summary.json")).ok()?;
-    serde_json::from_str(&text).ok()
+/// A finished run in the compact form kept in the repository: configuration, per-epoch metrics
+/// and final evaluations (the per-point radii and the weights are left out), and the command
+/// that produced it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRecord {
+    /// The command that trains this run.
+    pub command: String,
+    /// The run's summary without per-point radii.
+    pub summary: Summary,
+}
+
+/// Where the record of run `name` lives: `<out>/gloro/runs/<name>/record.json`.
+pub fn record_path(out: &Path, name: &str) -> PathBuf {
+    out.join("gloro").join("runs").join(name).join("record.json")
+}
+
+/// Writes (or overwrites) the record of run `name` under `out`.
+pub fn write_record(out: &Path, name: &str, summary: &Summary) -> std::io::Result<PathBuf> {
+    let mut summary = summary.clone();
+    summary.final_eval.correct_radii.clear();
+    if let Some(e) = summary.estimate_eval.as_mut() {
+        e.correct_radii.clear();
+    }
+    let record = RunRecord {
+        command: command(name, summary.embedded_subset),
+        summary,
+    };
+    let path = record_path(out, name);
+    std::fs::create_dir_all(path.parent().expect("record has a parent"))?;
+    let json = serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?;
+    repro_core::train::run_dir::write_atomic(&path, &json)?;
+    Ok(path)
+}
+
+/// Reads the record of run `name` under `out`, if one was written.
+pub fn read_record(out: &Path, name: &str) -> Result<Option<RunRecord>, repro_core::config::ConfigError> {
+    let path = record_path(out, name);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    repro_core::config::load(&path).map(Some)
 }
 
 /// Runs the reproduction and writes the report; returns its path.
 pub fn run(opts: &Options, device: &Device) -> Result<PathBuf, TrainError> {
     let mut input = ReportInput::default();
-    let mut best: Option<(TrainConfig, GloroNet, RunDir)> = None;
     let mut registered: Vec<(&str, &str)> = REGISTERED.to_vec();
     use repro_core::data::DatasetName;
     for (dataset, run) in [
@@ -71,23 +118,20 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf, TrainError> {
             registered.push(run);
         }
     }
+    let mut best: Option<(TrainConfig, GloroNet, RunDir)> = None;
     for (label, name) in registered {
         let cfg = TrainConfig::load(&configs_dir().join(format!("{name}.json")))
             .map_err(|e| TrainError::Io(std::io::Error::other(e)))?;
-        let summary = if opts.full {
+        if opts.full {
             let dir = RunDir::create(&opts.runs_dir, "gloro", name, true)?;
             let (model, summary) = train::train(&cfg, &dir, &opts.data, 0, true, device)?;
+            write_record(&opts.out, name, &summary)?;
             if best.is_none() && cfg.eps == 0.3 {
                 best = Some((cfg.clone(), model, dir));
             }
-            Some(summary)
-        } else {
-            completed(&opts.runs_dir, name)
-        };
-        if let Some(s) = summary {
-            input
-                .runs
-                .push((label.to_string(), command(name, s.embedded_subset), s));
+        }
+        if let Some(r) = read_record(&opts.out, name).map_err(|e| TrainError::Io(std::io::Error::other(e)))? {
+            input.runs.push((label.to_string(), r.command, r.summary));
         }
     }
     if !opts.full {
@@ -98,28 +142,17 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf, TrainError> {
             .map_err(|e| TrainError::Io(std::io::Error::other(e)))?;
         let dir = RunDir::create(&opts.runs_dir, "gloro", name, false)?;
         let (model, summary) = train::train(&cfg, &dir, &data, 0, false, device)?;
+        write_record(&opts.out, name, &summary)?;
         input.runs.push((
             "MNIST eps 0.3 (2C2F, quick, embedded subset)".into(),
             command(name, true),
             summary,
         ));
-        input.notes.push("`--quick` trains only the quick configuration (6 epochs on the embedded 10000/2000-image MNIST subset); the other rows come from completed runs under `runs/gloro/`, whose commands are given. The paper-length runs (500 and 300 epochs) and CIFAR-10 were not run on this 2-core CPU.".into());
-        // the soundness check prefers the completed 30-epoch model when present
-        let full_dir = opts.runs_dir.join("gloro").join("mnist-0.3-30ep");
-        if full_dir.join("model.bpk").is_file()
-            && let Ok(full_cfg) = TrainConfig::load(&configs_dir().join("mnist-0.3-30ep.json"))
-            && let Ok(m) = repro_core::train::checkpoint::load_model(
-                full_cfg.network().init(device),
-                &full_dir.join("model.bpk"),
-            )
-        {
-            best = Some((full_cfg, m, RunDir { path: full_dir }));
-        } else {
-            best = Some((cfg, model, dir));
-        }
+        input.quick = true;
+        best = Some((cfg, model, dir));
     }
     let toy_cfg = toy::ToyConfig::default();
-    let (toy_model, toy_result) = toy::run(&toy_cfg, device);
+    let (toy_model, toy_result) = toy::run(&toy_cfg, device)?;
     toy::plot(&toy_model, &toy_cfg, &opts.out.join("gloro/moons.png"), device)
         .map_err(|e| TrainError::Io(std::io::Error::other(e)))?;
     input.toy = Some((toy_result, "cargo run --release -p gloro -- toy".into()));
@@ -132,15 +165,38 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf, TrainError> {
         data.subset |= subset;
         let ds = load(cfg.dataset, Split::Test, &data)?;
         let (x, _, _) = train::to_tensors(&ds.dataset, opts.soundness_points, device);
+        let certifier = Certifier::new(&model, cfg.eps, CertifyOptions::sound(cfg.convergence))?;
         ad.seed(0);
-        let r = soundness::check(&model, &model_ad, &x, &ad, PgdConfig::new(cfg.eps), 250);
+        let r = soundness::check(&certifier, &model_ad, &x, &ad, PgdConfig::new(cfg.eps), 250);
+        // negative control: the same attack against a certifier whose K is halved
+        ad.seed(0);
+        let control = soundness::check(
+            &certifier.with_scaled_k(0.5)?,
+            &model_ad,
+            &x,
+            &ad,
+            PgdConfig::new(cfg.eps),
+            250,
+        );
         let cmd = format!(
             "cargo run --release -p gloro -- soundness --run {} --limit {}{}",
             dir.path.display(),
             opts.soundness_points,
             if subset { " --subset" } else { "" }
         );
-        input.soundness = Some((r, cmd));
+        input.soundness = Some((r, control, cmd));
     }
+    // per-layer tightness of the sound bounds on 6C2F with seeded random weights
+    device.seed(0);
+    let c6 = crate::model::Architecture::C6F2
+        .config([3, 32, 32], 10)
+        .init(device);
+    let rows = crate::bounds::tightness(&c6, Default::default(), crate::bounds::EXACT_LIMIT)
+        .map_err(|e| TrainError::Io(std::io::Error::other(e)))?;
+    input.tightness.push((
+        "6C2F, orthogonal random weights (seed 0)".into(),
+        "cargo run --release -p gloro -- bounds --arch 6c2f --input 3,32,32".into(),
+        rows,
+    ));
     report::write(&opts.out, &input).map_err(TrainError::Io)
 }

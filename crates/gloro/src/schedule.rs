@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// How the training radius grows to its target `eps` over `epochs` epochs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum EpsSchedule {
     /// ε throughout.
     Fixed,
@@ -45,6 +45,7 @@ impl EpsSchedule {
 
 /// λ of the TRADES losses: linear from `start` to `end` over the first `ramp_epochs`, then `end`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LambdaSchedule {
     pub start: f64,
     pub end: f64,
@@ -75,6 +76,7 @@ impl LambdaSchedule {
 /// Learning rate held at `base` for `hold` epochs, then decayed exponentially so that it
 /// would reach `floor` at the end of training (the reference's "decay to X after half").
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LrSchedule {
     pub base: f64,
     pub floor: f64,

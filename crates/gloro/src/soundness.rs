@@ -3,7 +3,7 @@
 //! some of the time, which shows the attack is real.
 
 use crate::attack::{PgdConfig, pgd_l2};
-use crate::certify::{Certifier, Convergence};
+use crate::certify::Certifier;
 use crate::model::GloroNet;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -11,31 +11,36 @@ use serde::{Deserialize, Serialize};
 /// Counts of a soundness check.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SoundnessReport {
+    /// The radius certified and attacked.
     pub eps: f64,
+    /// The body bound K of the certifier.
     pub k: f64,
+    /// Points checked.
     pub points: usize,
+    /// Points certified at ε.
     pub certified: usize,
     /// Certified points attacked (all of them).
     pub certified_attacked: usize,
     /// Certified points whose prediction the attack changed: must be 0.
     pub certified_broken: usize,
+    /// Uncertified points attacked (all of them).
     pub uncertified_attacked: usize,
     /// Uncertified points whose prediction the attack changed (evidence the attack works).
     pub uncertified_broken: usize,
+    /// The attack's settings.
     pub attack: PgdConfig,
 }
 
-/// Certifies `x` (plain device) with `model` and attacks every point with PGD on `ad`
-/// (an autodiff device); `model_ad` is the same model on `ad`.
+/// Certifies `x` (plain device) with `certifier` and attacks every point with PGD on `ad`
+/// (an autodiff device) at the certifier's ε; `model_ad` is the certifier's model on `ad`.
 pub fn check(
-    model: &GloroNet,
+    certifier: &Certifier,
     model_ad: &GloroNet,
     x: &Tensor<4>,
     ad: &Device,
     attack: PgdConfig,
     batch: usize,
 ) -> SoundnessReport {
-    let certifier = Certifier::new(model, attack.eps, Convergence::default());
     let n = x.dims()[0];
     let mut r = SoundnessReport {
         eps: attack.eps,

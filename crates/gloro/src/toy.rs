@@ -1,7 +1,7 @@
 //! The 2-D toy problem: two interleaved half-moons, a small dense GloRo Net, and a plot of
 //! its decision regions with the ⊥ band between them (the picture of the paper's Fig. 2).
 
-use crate::certify::{Certifier, Convergence};
+use crate::certify::{Certifier, CertifyError, CertifyOptions, Convergence};
 use crate::loss::{LossKind, gloro_loss};
 use crate::margin::{MarginForm, gloro_logits};
 use crate::model::{Activation, GloroNet, GloroNetConfig};
@@ -81,7 +81,7 @@ fn as_tensor(pts: &[[f32; 2]], device: &Device) -> Tensor<4> {
 
 /// Trains a dense GloRo Net on two moons; returns the model (inference copy) and its
 /// certification on a fresh test sample.
-pub fn run(cfg: &ToyConfig, device: &Device) -> (GloroNet, ToyResult) {
+pub fn run(cfg: &ToyConfig, device: &Device) -> Result<(GloroNet, ToyResult), CertifyError> {
     let ad = device.clone().autodiff();
     ad.seed(cfg.seed);
     let (pts, labels) = two_moons(cfg.points, cfg.noise, cfg.seed);
@@ -109,14 +109,14 @@ pub fn run(cfg: &ToyConfig, device: &Device) -> (GloroNet, ToyResult) {
     }
     let model = model.valid();
     let (test_pts, test_labels) = two_moons(cfg.points, cfg.noise, cfg.seed + 1);
-    let certifier = Certifier::new(&model, cfg.eps, Convergence::default());
+    let certifier = Certifier::new(&model, cfg.eps, CertifyOptions::sound(Convergence::default()))?;
     let ev = certifier.evaluate(&as_tensor(&test_pts, device), &test_labels, 1000);
     let result = ToyResult {
         clean_accuracy: ev.clean_accuracy,
         vra: ev.vra,
         k: ev.k,
     };
-    (model, result)
+    Ok((model, result))
 }
 
 /// Plots decision regions (class 0, class 1, ⊥) over the plane with the training points.
@@ -135,7 +135,13 @@ pub fn plot(
             grid.push([gx as f32, gy as f32]);
         }
     }
-    let certifier = Certifier::new(model, cfg.eps, Convergence::default());
+    let certifier =
+        Certifier::new(model, cfg.eps, CertifyOptions::sound(Convergence::default())).map_err(|e| {
+            repro_core::plot::PlotError {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            }
+        })?;
     let certs = certifier.certify(as_tensor(&grid, device));
     let values: Vec<Vec<f64>> = certs
         .chunks(res)
@@ -172,7 +178,7 @@ mod tests {
     fn two_moons_trains_to_high_vra_and_plots() {
         let device = Device::flex();
         let cfg = ToyConfig::default();
-        let (model, result) = run(&cfg, &device);
+        let (model, result) = run(&cfg, &device).unwrap();
         eprintln!("toy: {result:?}");
         assert!(result.vra > 0.75, "VRA {} at eps {}", result.vra, cfg.eps);
         assert!(result.clean_accuracy >= result.vra);

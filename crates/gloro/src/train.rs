@@ -4,7 +4,8 @@
 //! `config.json`, `metrics.jsonl` (one line per epoch), checkpoints (resume with `--resume`),
 //! `model.bpk` and `summary.json` at the end.
 
-use crate::certify::{Certifier, Evaluation};
+use crate::bounds::{ConvMethod, LayerBound};
+use crate::certify::{Certifier, CertifyError, CertifyOptions, Evaluation};
 use crate::config::TrainConfig;
 use crate::loss::gloro_loss;
 use crate::margin::gloro_logits;
@@ -30,10 +31,10 @@ pub struct EpochMetrics {
     pub train_accuracy: f64,
     /// Fraction of training points where the label beat ⊥ at the training ε.
     pub train_vra: f64,
-    /// Converged body bound K after the epoch.
+    /// Sound body bound K after the epoch (Fourier bounds for convs).
     pub k: f64,
     pub test_accuracy: f64,
-    /// VRA at the evaluation ε.
+    /// Certified VRA at the evaluation ε with that K and the rounding allowance.
     pub test_vra: f64,
     pub seconds: f64,
 }
@@ -44,9 +45,38 @@ pub struct Summary {
     pub config: TrainConfig,
     pub embedded_subset: bool,
     pub epochs: Vec<EpochMetrics>,
+    /// The certificate on the test set: sound per-layer bounds and the rounding allowance.
     pub final_eval: Evaluation,
+    /// The paper's power-iteration estimate on the same points (not a certificate).
+    #[serde(default)]
+    pub estimate_eval: Option<Evaluation>,
+    /// VRA with the sound bounds but no rounding allowance (what the allowance costs).
+    #[serde(default)]
+    pub no_margin_vra: Option<f64>,
+    /// The per-layer bounds of the certificate, with the power-iteration estimate beside each.
+    #[serde(default)]
+    pub layer_bounds: Vec<LayerBound>,
+    /// Time to certify the test set, sound against the estimate.
+    #[serde(default)]
+    pub certify_cost: Option<CertifyCost>,
     pub vra_curve: Vec<(f64, f64)>,
     pub backend: String,
+}
+
+/// Seconds spent certifying the test set: bounding the layers, then the forward passes and
+/// margins of every point; the sound certificate against the power-iteration estimate.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct CertifyCost {
+    /// Test points certified.
+    pub points: usize,
+    /// Sound per-layer bounds.
+    pub sound_bound_seconds: f64,
+    /// Certifying the points with the sound bounds and the rounding allowance.
+    pub sound_eval_seconds: f64,
+    /// Converging power iteration.
+    pub estimate_bound_seconds: f64,
+    /// Certifying the points with the estimate.
+    pub estimate_eval_seconds: f64,
 }
 
 /// Why training stopped.
@@ -58,6 +88,8 @@ pub enum TrainError {
     Checkpoint(#[from] repro_core::train::CheckpointError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("certification: {0}")]
+    Certify(#[from] CertifyError),
     #[error("non-finite loss {loss} at epoch {epoch}, step {step}: lower the learning rate or ε")]
     NonFinite { epoch: usize, step: usize, loss: f64 },
     #[error("dataset {dataset} has shape {found:?}, the configuration expects {expected:?}")]
@@ -280,13 +312,17 @@ pub fn train(
         }
         bar.finish_and_clear();
         // converge the training iterates (they carry over to the next epoch), then certify
-        model.converge_lipschitz(cfg.convergence.tol, cfg.convergence.max_iters);
+        if let Err(e) = model.converge_lipschitz(cfg.convergence.tol, cfg.convergence.max_iters) {
+            eprintln!("note: {e}");
+        }
         let eval_model = model.valid();
-        let ev = Certifier::new(&eval_model, cfg.eps, cfg.convergence).evaluate(
-            &test_x,
-            &test_labels,
-            cfg.eval_batch,
-        );
+        // a certificate every epoch: sound bounds with the cheap Fourier bound for convs
+        let per_epoch = CertifyOptions {
+            conv: ConvMethod::Fourier,
+            ..CertifyOptions::sound(cfg.convergence)
+        };
+        let ev =
+            Certifier::new(&eval_model, cfg.eps, per_epoch)?.evaluate(&test_x, &test_labels, cfg.eval_batch);
         let m = EpochMetrics {
             epoch: epoch + 1,
             lr,
@@ -318,8 +354,38 @@ pub fn train(
     }
 
     let eval_model = model.valid();
-    let certifier = Certifier::new(&eval_model, cfg.eps, cfg.convergence);
+    let timer = Instant::now();
+    let certifier = Certifier::new(&eval_model, cfg.eps, CertifyOptions::sound(cfg.convergence))?;
+    let sound_bound_seconds = timer.elapsed().as_secs_f64();
+    let timer = Instant::now();
     let final_eval = certifier.evaluate(&test_x, &test_labels, cfg.eval_batch);
+    let sound_eval_seconds = timer.elapsed().as_secs_f64();
+    let layer_bounds = certifier.layers.clone();
+    let no_margin_vra = certifier
+        .clone()
+        .without_float_margin()
+        .evaluate(&test_x, &test_labels, cfg.eval_batch)
+        .vra;
+    // the paper's estimate beside the certificate, to show what soundness costs
+    let timer = Instant::now();
+    let estimate = Certifier::new(
+        &eval_model,
+        cfg.eps,
+        CertifyOptions::power_iteration(cfg.convergence),
+    );
+    let estimate_bound_seconds = timer.elapsed().as_secs_f64();
+    let timer = Instant::now();
+    let estimate_eval = estimate
+        .map(|c| c.evaluate(&test_x, &test_labels, cfg.eval_batch))
+        .map_err(|e| eprintln!("note: no power-iteration estimate: {e}"))
+        .ok();
+    let cost = CertifyCost {
+        points: test_labels.len(),
+        sound_bound_seconds,
+        sound_eval_seconds,
+        estimate_bound_seconds,
+        estimate_eval_seconds: timer.elapsed().as_secs_f64(),
+    };
     let vra_curve = final_eval.vra_curve(cfg.eps * 2.0, 41);
     repro_core::train::checkpoint::save_model(&eval_model, &run.file("model.bpk"))?;
     let summary = Summary {
@@ -327,10 +393,48 @@ pub fn train(
         embedded_subset,
         epochs: state.epochs,
         final_eval,
+        estimate_eval,
+        no_margin_vra: Some(no_margin_vra),
+        layer_bounds,
+        certify_cost: Some(cost),
         vra_curve,
         backend: format!("{device:?}"),
     };
     let json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
     repro_core::train::run_dir::write_atomic(&run.file("summary.json"), &json)?;
     Ok((eval_model, summary))
+}
+
+/// A finished (or checkpointed) run opened from its directory: the configuration from
+/// `config.json` and the weights from `model.bpk`.
+pub struct TrainedRun {
+    /// The run's configuration.
+    pub config: TrainConfig,
+    /// The trained model on the device it was opened on.
+    pub model: GloroNet,
+}
+
+impl TrainedRun {
+    /// Opens the run in `dir` on `device`.
+    pub fn open(dir: &std::path::Path, device: &Device) -> Result<Self, TrainError> {
+        #[derive(Deserialize)]
+        struct Written {
+            config: TrainConfig,
+        }
+        let path = dir.join("config.json");
+        let written: Written = serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| {
+            TrainError::Io(std::io::Error::new(
+                e.kind(),
+                format!(
+                    "{}: cannot read ({e}); is it a gloro run directory?",
+                    path.display()
+                ),
+            ))
+        })?)
+        .map_err(|e| TrainError::Io(std::io::Error::other(format!("{}: {e}", path.display()))))?;
+        let config = written.config;
+        let model =
+            repro_core::train::checkpoint::load_model(config.network().init(device), &dir.join("model.bpk"))?;
+        Ok(Self { config, model })
+    }
 }

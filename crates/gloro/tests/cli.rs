@@ -62,13 +62,43 @@ fn train_certify_export_and_soundness_from_the_command_line() {
     let run = runs.join("gloro/cli");
     let run_s = run.to_str().unwrap();
 
-    let split = stdout_json(&gloro(
-        &["certify", "--run", run_s, "--subset", "--limit", "200"],
+    // the whole embedded test split, certified from the saved run, must give exactly the VRA
+    // the training run reported for its in-memory model (reload, bounds and margins agree)
+    let split = stdout_json(&gloro(&["certify", "--run", run_s, "--subset"], dir.path()));
+    assert_eq!(split["n"], 2000);
+    assert_eq!(split["embedded_subset"], true);
+    assert_eq!(split["certificate"], true);
+    assert_eq!(
+        split["vra"].as_f64(),
+        summary["vra"].as_f64(),
+        "{split} vs {summary}"
+    );
+    assert_eq!(split["k"].as_f64(), summary["k"].as_f64());
+    // K is the product of the reported per-layer sound bounds, never below any estimate by
+    // more than the estimate's own error
+    let layers = split["layers"].as_array().unwrap();
+    let product: f64 = layers.iter().map(|l| l["upper"].as_f64().unwrap()).product();
+    let k = split["k"].as_f64().unwrap();
+    assert!(
+        k >= product && k < product * (1.0 + 1e-9),
+        "K {k} vs product {product}"
+    );
+    // the paper's estimate is labelled as such
+    let estimate = stdout_json(&gloro(
+        &[
+            "certify",
+            "--run",
+            run_s,
+            "--subset",
+            "--limit",
+            "200",
+            "--bound",
+            "power-iteration",
+            "--no-float-margin",
+        ],
         dir.path(),
     ));
-    assert_eq!(split["n"], 200);
-    assert_eq!(split["embedded_subset"], true);
-    assert!(split["vra"].as_f64().unwrap() <= split["clean_accuracy"].as_f64().unwrap());
+    assert_eq!(estimate["certificate"], false);
 
     // a real test digit (a 7) and a blank image
     let test = repro_core::data::locate::embedded_mnist(repro_core::data::Split::Test).unwrap();
@@ -87,10 +117,10 @@ fn train_certify_export_and_soundness_from_the_command_line() {
         dir.path(),
     ));
     let first = &images["images"][0];
-    assert_eq!(first["class"], 7);
-    assert_eq!(
-        first["certified"].as_bool().unwrap(),
-        first["radius"].as_f64().unwrap() > 0.3
+    assert_eq!(first["class"], 7, "the PNG is read back as the digit it holds");
+    assert!(
+        first["radius"].as_f64().unwrap() > 0.0,
+        "a clean 7 has a positive radius: {first}"
     );
 
     let export = dir.path().join("m.safetensors");
@@ -118,6 +148,10 @@ fn train_certify_export_and_soundness_from_the_command_line() {
     ));
     assert_eq!(sound["certified_broken"], 0);
     assert_eq!(sound["points"], 40);
+    assert!(
+        sound["uncertified_broken"].as_u64().unwrap() > 0,
+        "the attack breaks some uncertified points: {sound}"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use gloro::attack::{PgdConfig, margin_lipschitz_lower_bound};
-use gloro::certify::Certifier;
+use gloro::certify::{Certifier, CertifyOptions};
 use gloro::config::{TrainConfig, configs_dir};
 use gloro::model::GloroNet;
 use gloro::{soundness, train};
@@ -91,8 +91,8 @@ fn saved_and_reloaded_model_gives_identical_results() {
     let a = t.model.forward(x.clone()).into_data();
     let b = reloaded.forward(x.clone()).into_data();
     assert_eq!(a, b, "logits");
-    let ca = Certifier::new(&t.model, t.cfg.eps, t.cfg.convergence);
-    let cb = Certifier::new(&reloaded, t.cfg.eps, t.cfg.convergence);
+    let ca = Certifier::new(&t.model, t.cfg.eps, CertifyOptions::sound(t.cfg.convergence)).unwrap();
+    let cb = Certifier::new(&reloaded, t.cfg.eps, CertifyOptions::sound(t.cfg.convergence)).unwrap();
     assert!((ca.k - cb.k).abs() <= 1e-6 * ca.k, "K {} vs {}", ca.k, cb.k);
     let (ea, eb) = (ca.evaluate(&x, &labels, 100), cb.evaluate(&x, &labels, 100));
     assert_eq!((ea.clean_accuracy, ea.vra), (eb.clean_accuracy, eb.vra));
@@ -111,7 +111,8 @@ fn pgd_never_breaks_a_certified_point_but_breaks_uncertified_ones() {
             .unwrap();
     let (x, _) = test_images(150, &device);
     ad.seed(1);
-    let r = soundness::check(&t.model, &model_ad, &x, &ad, PgdConfig::new(t.cfg.eps), 150);
+    let certifier = Certifier::new(&t.model, t.cfg.eps, CertifyOptions::sound(t.cfg.convergence)).unwrap();
+    let r = soundness::check(&certifier, &model_ad, &x, &ad, PgdConfig::new(t.cfg.eps), 150);
     eprintln!("{r:?}");
     assert!(
         r.certified >= 40,
@@ -128,8 +129,33 @@ fn pgd_never_breaks_a_certified_point_but_breaks_uncertified_ones() {
         restarts: 0,
         ..PgdConfig::new(3.0 * t.cfg.eps)
     };
-    let r = soundness::check(&t.model, &model_ad, &x, &ad, big, 150);
+    let big_certifier = Certifier::new(&t.model, big.eps, CertifyOptions::sound(t.cfg.convergence)).unwrap();
+    let r = soundness::check(&big_certifier, &model_ad, &x, &ad, big, 150);
     assert!(r.uncertified_broken > 0, "the attack must be real: {r:?}");
+}
+
+#[test]
+fn the_attack_catches_a_certifier_whose_k_is_too_small() {
+    // negative control: with K halved the certifier over-claims, and the same PGD must break
+    // some of its "certified" points; with the sound K it breaks none (previous test)
+    let t = trained();
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    let model_ad =
+        repro_core::train::checkpoint::load_model(t.cfg.network().init(&ad), &t.run.file("model.bpk"))
+            .unwrap();
+    let (x, _) = test_images(150, &device);
+    ad.seed(1);
+    let wrong = Certifier::new(&t.model, t.cfg.eps, CertifyOptions::sound(t.cfg.convergence))
+        .unwrap()
+        .with_scaled_k(0.5)
+        .unwrap();
+    let r = soundness::check(&wrong, &model_ad, &x, &ad, PgdConfig::new(t.cfg.eps), 150);
+    eprintln!("{r:?}");
+    assert!(
+        r.certified_broken > 0,
+        "PGD must expose a K that is half too small: {r:?}"
+    );
 }
 
 #[test]
@@ -139,7 +165,7 @@ fn empirical_margin_lipschitz_never_exceeds_the_certified_bound() {
     let model_ad =
         repro_core::train::checkpoint::load_model(t.cfg.network().init(&device), &t.run.file("model.bpk"))
             .unwrap();
-    let certifier = Certifier::new(&t.model, t.cfg.eps, t.cfg.convergence);
+    let certifier = Certifier::new(&t.model, t.cfg.eps, CertifyOptions::sound(t.cfg.convergence)).unwrap();
     let (x, _) = test_images(64, &device);
     device.seed(2);
     let x2 = x.clone() + x.random_like(burn::tensor::Distribution::Normal(0.0, 0.05));
@@ -157,4 +183,51 @@ fn empirical_margin_lipschitz_never_exceeds_the_certified_bound() {
     // the search is not vacuous: it reaches a sizeable fraction of the bound
     assert!(worst > 0.05, "empirical/certified ratio {worst}");
     let _ = Tensor::<1, Int>::from_data(TensorData::from([0i64]), &device);
+}
+
+#[test]
+fn sound_layer_bounds_of_the_trained_model_cover_the_true_norms() {
+    use gloro::bounds::{conv_operator, dense_matrix};
+    use gloro::model::Layer;
+    let t = trained();
+    let mut checked = 0;
+    for layer in &t.model.layers {
+        let (true_norm, sound, fourier) = match layer {
+            Layer::Conv(c) => {
+                let op = conv_operator(c);
+                let a = op.materialise();
+                // the largest singular value in f64: SVD when small, else the top eigenvalue of
+                // the smaller Gram matrix
+                let exact = if a.ncols() <= 1000 {
+                    a.clone().svd(false, false).singular_values.max()
+                } else {
+                    (&a * a.transpose()).symmetric_eigenvalues().max().sqrt()
+                };
+                (
+                    exact,
+                    op.exact_bound().unwrap().upper,
+                    Some(op.fourier_bound().unwrap().upper),
+                )
+            }
+            Layer::Dense(d) => {
+                let a = dense_matrix(d);
+                let exact = a.clone().svd(false, false).singular_values.max();
+                (
+                    exact,
+                    gloro::bounds::gram::spectral_norm_upper(&a).unwrap().upper,
+                    None,
+                )
+            }
+            _ => continue,
+        };
+        checked += 1;
+        assert!(
+            sound >= true_norm && sound <= true_norm * (1.0 + 1e-7),
+            "layer {checked}: sound {sound} vs {true_norm}"
+        );
+        if let Some(f) = fourier {
+            assert!(f >= true_norm, "layer {checked}: Fourier {f} < {true_norm}");
+        }
+    }
+    assert_eq!(checked, 3, "2C2F: two convs and one hidden dense layer");
 }
