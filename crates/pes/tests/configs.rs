@@ -82,7 +82,12 @@ fn misspelt_config_keys_are_rejected_naming_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
     // (file, text, accepted paths of the offending field, misspelt key)
     let cases: [(&str, &str, &[&str], &str); 3] = [
-        ("top.json", r#"{"iterations": 7, "itrations": 8}"#, &["itrations"], "itrations"),
+        (
+            "top.json",
+            r#"{"iterations": 7, "itrations": 8}"#,
+            &["itrations"],
+            "itrations",
+        ),
         (
             "method.json",
             r#"{"methods": [{"kind": "pes", "particles": 10, "sigma": 0.1, "truncation": 10, "seed": 0, "sigm": 1.0}]}"#,
