@@ -6,7 +6,7 @@
 //! * [`fetch`]: download or import datasets, verify them, and put them in place.
 //! * [`papers`]: the registry of paper crates that `reproduce` and `bench` run.
 //! * [`reproduce`]: full or quick reproduction runs that write `docs/results/*.md`.
-//! * [`bench`]: release-mode throughput against the PyTorch/JAX references.
+//! * [`bench`](mod@bench): release-mode throughput against the PyTorch/JAX references.
 
 pub mod bench;
 pub mod fetch;

@@ -722,26 +722,51 @@ fn import_of_a_missing_file_says_where_it_looked() {
     );
 }
 
-/// The real MNIST files, provided next to the repository as `../shared/datasets/mnist`.
-fn real_mnist() -> Option<PathBuf> {
-    let dir = xtask::workspace_root().join("../shared/datasets/mnist");
+/// A real dataset these tests read from outside the repository: `Some(dir)` when `dir` holds
+/// `train-images-idx3-ubyte.gz`. When it does not, the test is skipped with a notice, except
+/// under CI (`$CI` set), which provides the data (see `.ci/run`): there it fails.
+fn external_dataset(dir: PathBuf, what: &str) -> Option<PathBuf> {
     if dir.join("train-images-idx3-ubyte.gz").is_file() {
-        Some(dir)
-    } else {
-        println!("skipped: no MNIST at {}", dir.display());
-        None
+        return Some(dir);
     }
+    let message = format!("no {what} at {}", dir.display());
+    if std::env::var_os("CI").is_some() {
+        panic!("{message}: CI provides it (see .ci/run)");
+    }
+    println!("skipped: {message}");
+    None
 }
 
-#[test]
-fn real_mnist_imports_and_verifies() {
-    let Some(src) = real_mnist() else { return };
+/// The real MNIST files, provided next to the repository as `../shared/datasets/mnist`.
+fn real_mnist() -> Option<PathBuf> {
+    external_dataset(xtask::workspace_root().join("../shared/datasets/mnist"), "MNIST")
+}
+
+/// Fashion-MNIST as Debian's `dataset-fashion-mnist` package installs it.
+fn debian_fashion_mnist() -> Option<PathBuf> {
+    external_dataset(
+        PathBuf::from("/usr/share/datasets/fashion-mnist"),
+        "Fashion-MNIST (Debian package dataset-fashion-mnist)",
+    )
+}
+
+/// Imports the four IDX files of `spec` from `src` and checks that each was verified against
+/// the catalogue's SHA-256, which must equal the hash of the decompressed source computed here.
+fn imports_and_verifies(spec: &DatasetSpec, src: &Path) {
     let root = tempdir();
     let mut opts = options(root.path());
-    opts.from = Some(src.clone());
-    let report = fetch::fetch(&fetch::sources::mnist(), &opts).unwrap();
+    opts.from = Some(src.to_owned());
+    let report = fetch::fetch(spec, &opts).unwrap();
     assert_eq!(report.files.len(), 4);
-    for file in &report.files {
+    for (file, remote) in report.files.iter().zip(&spec.files) {
+        assert_eq!(file.name, remote.name);
+        let source = std::fs::read(src.join(&file.name)).unwrap();
+        assert_eq!(
+            remote.checksum,
+            Checksum::Sha256Decompressed(sha256(&gunzip(&source))),
+            "{}",
+            file.name
+        );
         assert_eq!(file.verified, Verified::Gzip, "{}", file.name);
         assert_eq!(
             file.outcome,
@@ -750,55 +775,70 @@ fn real_mnist_imports_and_verifies() {
                 compressed: false
             }
         );
-        assert_eq!(
-            std::fs::read(&file.path).unwrap(),
-            std::fs::read(src.join(&file.name)).unwrap()
-        );
+        assert_eq!(std::fs::read(&file.path).unwrap(), source);
     }
-    assert_eq!(leftovers(&root.path().join("mnist")), Vec::<String>::new());
+    assert_eq!(leftovers(&root.path().join(&spec.name)), Vec::<String>::new());
 }
 
-#[test]
-fn corrupted_mnist_copy_fails_to_import() {
-    let Some(src) = real_mnist() else { return };
+/// Copies the files of `spec` from `src`, changes one byte of the decompressed test labels and
+/// checks that the import fails on that file's SHA-256, leaving nothing behind.
+fn changed_label_fails_to_import(spec: &DatasetSpec, src: &Path) {
     let corrupt = tempdir();
-    for file in fetch::sources::mnist().files {
+    for file in &spec.files {
         std::fs::copy(src.join(&file.name), corrupt.path().join(&file.name)).unwrap();
     }
-
-    // Valid gzip, one label changed: the SHA-256 of the content catches it.
-    let labels = corrupt.path().join("t10k-labels-idx1-ubyte.gz");
+    let name = "t10k-labels-idx1-ubyte.gz";
+    let Some(Checksum::Sha256Decompressed(expected)) =
+        spec.files.iter().find(|f| f.name == name).map(|f| &f.checksum)
+    else {
+        panic!("{name} is not checked by a SHA-256 in {}", spec.name);
+    };
+    let labels = corrupt.path().join(name);
     let mut raw = gunzip(&std::fs::read(&labels).unwrap());
     raw[100] = raw[100].wrapping_add(1);
     std::fs::write(&labels, gzip(&raw)).unwrap();
     let root = tempdir();
     let mut opts = options(root.path());
     opts.from = Some(corrupt.path().to_owned());
-    let message = fetch::fetch(&fetch::sources::mnist(), &opts)
-        .unwrap_err()
-        .to_string();
-    let expected = format!(
-        "t10k-labels-idx1-ubyte.gz: SHA-256 of decompressed content is {}, expected \
-         ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    let message = fetch::fetch(spec, &opts).unwrap_err().to_string();
+    let want = format!(
+        "{name}: SHA-256 of decompressed content is {}, expected {expected}",
         sha256(&raw)
     );
-    assert!(message.contains(&expected), "{message}");
+    assert!(message.contains(&want), "{message}");
     assert!(message.contains(&labels.display().to_string()), "{message}");
-    let dir = root.path().join("mnist");
-    assert!(!dir.join("t10k-labels-idx1-ubyte.gz").exists());
+    let dir = root.path().join(&spec.name);
+    assert!(!dir.join(name).exists());
     assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn real_mnist_imports_and_verifies() {
+    let Some(src) = real_mnist() else { return };
+    imports_and_verifies(&fetch::sources::mnist(), &src);
+}
+
+#[test]
+fn corrupted_mnist_copy_fails_to_import() {
+    let Some(src) = real_mnist() else { return };
+    let spec = fetch::sources::mnist();
+    // Valid gzip, one label changed: the SHA-256 of the content catches it.
+    changed_label_fails_to_import(&spec, &src);
 
     // A flipped byte inside the compressed stream fails as well.
+    let corrupt = tempdir();
+    for file in &spec.files {
+        std::fs::copy(src.join(&file.name), corrupt.path().join(&file.name)).unwrap();
+    }
     let images = corrupt.path().join("train-labels-idx1-ubyte.gz");
     let mut bytes = std::fs::read(&images).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x55;
     std::fs::write(&images, bytes).unwrap();
     let root = tempdir();
-    opts.datasets_root = root.path().to_owned();
-    let message = fetch::fetch(&fetch::sources::mnist(), &opts)
-        .unwrap_err()
-        .to_string();
+    let mut opts = options(root.path());
+    opts.from = Some(corrupt.path().to_owned());
+    let message = fetch::fetch(&spec, &opts).unwrap_err().to_string();
     assert!(
         message.contains("train-labels-idx1-ubyte.gz: SHA-256 of decompressed content"),
         "{message}"
@@ -810,20 +850,10 @@ fn corrupted_mnist_copy_fails_to_import() {
 
 #[test]
 fn debian_fashion_mnist_imports_and_verifies() {
-    let src = Path::new("/usr/share/datasets/fashion-mnist");
-    if !src.join("train-images-idx3-ubyte.gz").is_file() {
-        println!(
-            "skipped: no Fashion-MNIST at {} (Debian package dataset-fashion-mnist)",
-            src.display()
-        );
-        return;
-    }
-    let root = tempdir();
-    let mut opts = options(root.path());
-    opts.from = Some(src.to_owned());
-    let report = fetch::fetch(&fetch::sources::fashion_mnist(), &opts).unwrap();
-    assert_eq!(report.files.len(), 4);
-    assert!(report.files.iter().all(|f| f.verified == Verified::Gzip));
+    let Some(src) = debian_fashion_mnist() else { return };
+    let spec = fetch::sources::fashion_mnist();
+    imports_and_verifies(&spec, &src);
+    changed_label_fails_to_import(&spec, &src);
 }
 
 // ---------------------------------------------------------------------------------------
