@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which recipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Recipe {
     /// CIFAR-10: resized crop 32, flip, jitter (0.4, 0.4, 0.4, 0.1) p 0.8, grayscale p 0.2, normalise.
     Cifar10,

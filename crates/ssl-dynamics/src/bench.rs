@@ -1,4 +1,4 @@
-//! `ssl-dynamics bench`: the `byol-resnet18` workload of `/work/shared/bench/torch_ref.py`,
+//! `ssl-dynamics bench`: the `byol-resnet18` workload of the PyTorch reference benchmark,
 //! timed on this library's real training step ([`SslTrainer::train_step`]).
 //!
 //! Workload: batch 64, two fixed random views `U[0,1)` of 3×32×32 reused every step, online and
@@ -9,7 +9,7 @@
 
 use crate::byol::{SslConfig, SslTrainer};
 use crate::directpred::DirectPredConfig;
-use crate::error::SslError;
+use crate::error::Result;
 use crate::nets::{BranchConfig, EncoderKind};
 use crate::predictor::PredictorKind;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -19,10 +19,15 @@ use std::time::Instant;
 /// The JSON line printed by `bench` (same keys as `torch_ref.py`, plus the eigen share).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchResult {
+    /// `byol-resnet18`.
     pub workload: String,
+    /// `burn`.
     pub framework: String,
+    /// Images per second.
     pub items_per_s: f64,
+    /// Milliseconds per training step.
     pub step_ms: f64,
+    /// CPU worker threads.
     pub threads: usize,
     /// Fraction of the step spent in DirectPred's host work (estimator, eigh, weight write).
     pub directpred_share: f64,
@@ -44,9 +49,15 @@ pub fn bench_config(width: usize) -> SslConfig {
     SslConfig::byol(branch, PredictorKind::DirectPred(dp))
 }
 
-/// Runs `warmup` untimed and `steps` timed training steps with batch `batch`.
-pub fn run_bench(width: usize, batch: usize, steps: usize, warmup: usize) -> Result<BenchResult, SslError> {
-    let device = Device::flex().autodiff();
+/// Runs `warmup` untimed and `steps` timed training steps with batch `batch` on `device`.
+pub fn run_bench(
+    width: usize,
+    batch: usize,
+    steps: usize,
+    warmup: usize,
+    device: &Device,
+) -> Result<BenchResult> {
+    let device = device.clone().autodiff();
     device.seed(0);
     let mut trainer = SslTrainer::new(bench_config(width), &device)?;
     let v1 = Tensor::<4>::random([batch, 3, 32, 32], Distribution::Default, &device);

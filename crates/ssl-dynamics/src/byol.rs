@@ -11,7 +11,7 @@
 
 use crate::directpred::DirectPred;
 use crate::ema::{copy_weights, ema_update};
-use crate::error::SslError;
+use crate::error::{Result, SslError};
 use crate::loss::symmetric_cosine_loss;
 use crate::monitor::normalized_std;
 use crate::nets::{Branch, BranchConfig};
@@ -21,31 +21,42 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor};
+use repro_core::config::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// Where the regression target comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 pub enum TargetKind {
     /// BYOL: a separate network updated by `ξ ← m ξ + (1 − m) θ` after every step.
-    Ema { momentum: f64 },
+    Ema {
+        /// `m` (0.996 in BYOL).
+        momentum: f64,
+    },
     /// SimSiam: the online branch itself (`m = 0`).
     Online,
 }
 
 /// Everything that defines the method (defaults: the reference's BYOL settings).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SslConfig {
+    /// Encoder and projector.
     pub branch: BranchConfig,
+    /// The predictor on top of the online projector.
     pub predictor: PredictorKind,
+    /// Where the regression target comes from.
     pub target: TargetKind,
     /// Detach the target branch (always true for BYOL/SimSiam; false = collapse control).
     pub stop_gradient: bool,
     /// Start the EMA target as a copy of the online network (the reference does not).
     pub copy_target_at_start: bool,
+    /// SGD learning rate.
     pub lr: f64,
+    /// SGD momentum (no dampening).
     pub momentum: f64,
+    /// Weight decay (`η` of the paper's analysis) on every trained parameter.
     pub weight_decay: f64,
 }
 
@@ -72,39 +83,58 @@ impl SslConfig {
         }
     }
 
-    /// Checks combinations that make no sense.
-    pub fn validate(&self) -> Result<(), SslError> {
+    /// Checks ranges and combinations that make no sense; the error names `origin` and the
+    /// field (as a path below the pre-training config's `ssl`).
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: String| Err(ConfigError::invalid(origin, field, message));
         if !self.stop_gradient && self.target != TargetKind::Online {
-            return Err(SslError::Config(
-                "stop_gradient = false needs target = online (an EMA target receives no gradient)".into(),
-            ));
+            return invalid(
+                "ssl.stop_gradient",
+                "false needs target online (an EMA target receives no gradient)".into(),
+            );
         }
         if let TargetKind::Ema { momentum } = self.target
             && !(0.0..=1.0).contains(&momentum)
         {
-            return Err(SslError::Config(format!("EMA momentum {momentum} not in [0, 1]")));
+            return invalid("ssl.target.momentum", format!("{momentum} is not in [0, 1]"));
         }
-        if let PredictorKind::DirectPred(c) = &self.predictor
-            && (c.freq == 0 || !(0.0..1.0).contains(&c.rho))
-        {
-            return Err(SslError::Config(
-                "DirectPred needs freq ≥ 1 and 0 ≤ rho < 1".into(),
-            ));
+        if let PredictorKind::DirectPred(c) = &self.predictor {
+            if c.freq == 0 {
+                return invalid("ssl.predictor.freq", "at least 1".into());
+            }
+            if !(0.0..1.0).contains(&c.rho) {
+                return invalid("ssl.predictor.rho", format!("{} is not in [0, 1)", c.rho));
+            }
+            if c.eps.is_nan() || c.eps < 0.0 {
+                return invalid("ssl.predictor.eps", format!("{} is not ≥ 0", c.eps));
+            }
         }
-        Ok(())
+        if self.lr.is_nan() || self.lr <= 0.0 {
+            return invalid("ssl.lr", format!("{} is not > 0", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return invalid("ssl.momentum", format!("{} is not in [0, 1)", self.momentum));
+        }
+        if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
+            return invalid("ssl.weight_decay", format!("{} is not ≥ 0", self.weight_decay));
+        }
+        self.branch.validate(origin)
     }
 }
 
 /// The trained part: encoder + projector + predictor.
 #[derive(Module, Debug)]
 pub struct Online {
+    /// Encoder and projector.
     pub branch: Branch,
+    /// The predictor.
     pub predictor: Predictor,
 }
 
 /// What one step reports.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct StepStats {
+    /// The symmetric cosine loss (Eq. 4), in [−4, 4].
     pub loss: f64,
     /// [`normalized_std`] of the online projector output of view 1.
     pub z_std: f64,
@@ -131,28 +161,35 @@ fn optimizer(config: &SslConfig) -> ModuleOptimizer {
 /// Online and target networks together: the model part of a training checkpoint.
 #[derive(Module, Debug)]
 pub struct Networks {
+    /// Encoder, projector and predictor.
     pub online: Online,
+    /// The EMA target (`None` for SimSiam).
     pub target: Option<Branch>,
 }
 
 /// The BYOL/SimSiam trainer: networks, optimiser, DirectPred state.
 pub struct SslTrainer {
+    /// The method.
     pub config: SslConfig,
     online: Option<Online>,
-    /// `None` for SimSiam.
+    /// The EMA target; `None` for SimSiam.
     pub target: Option<Branch>,
+    /// SGD with momentum over the online network.
     pub optim: ModuleOptimizer,
+    /// The `F̂` estimate and schedule of a directly set predictor.
     pub directpred: Option<DirectPred>,
+    /// Optimiser steps taken.
     pub step: usize,
+    /// The autodiff device everything lives on.
     pub device: Device,
 }
 
 impl SslTrainer {
     /// Builds the networks on `device` (must be an autodiff device).
-    pub fn new(config: SslConfig, device: &Device) -> Result<Self, SslError> {
-        config.validate()?;
+    pub fn new(config: SslConfig, device: &Device) -> Result<Self> {
+        config.validate("method config")?;
         if !device.is_autodiff() {
-            return Err(SslError::Config("training needs an autodiff device".into()));
+            return Err(SslError::NotAutodiff(format!("{device:?}")));
         }
         let branch = config.branch.init(device);
         let predictor = config.predictor.init(config.branch.projector_out, device);
@@ -211,7 +248,7 @@ impl SslTrainer {
     }
 
     /// `W_p` from `F̂` if DirectPred is due this step: (weight, host seconds, eig seconds).
-    fn due_weight(&self) -> Result<(Option<nalgebra::DMatrix<f64>>, f64), SslError> {
+    fn due_weight(&self) -> Result<(Option<nalgebra::DMatrix<f64>>, f64)> {
         let Some(dp) = self.directpred.as_ref() else {
             return Ok((None, 0.0));
         };
@@ -224,7 +261,7 @@ impl SslTrainer {
     }
 
     /// Writes `W_p` into `online` if due; adds the timings to `stats`.
-    fn refresh_predictor(&self, online: Online, stats: &mut StepStats) -> Result<Online, SslError> {
+    fn refresh_predictor(&self, online: Online, stats: &mut StepStats) -> Result<Online> {
         let t0 = Instant::now();
         let (w, eig) = self.due_weight()?;
         let online = match w {
@@ -240,12 +277,9 @@ impl SslTrainer {
     }
 
     /// One training step on two augmented views `[B, C, H, W]` (on the trainer's device).
-    pub fn train_step(&mut self, v1: Tensor<4>, v2: Tensor<4>) -> Result<StepStats, SslError> {
+    pub fn train_step(&mut self, v1: Tensor<4>, v2: Tensor<4>) -> Result<StepStats> {
         let mut stats = StepStats::default();
-        let mut online = self
-            .online
-            .take()
-            .ok_or_else(|| SslError::Config("trainer poisoned".into()))?;
+        let mut online = self.online.take().ok_or(SslError::Poisoned)?;
         let z1 = online.branch.forward(v1.clone());
         let z2 = online.branch.forward(v2.clone());
         stats.directpred_s += self.accumulate(&z1, &z2);
@@ -285,12 +319,17 @@ impl SslTrainer {
         Ok(stats)
     }
 
-    /// Online and target networks (for checkpoints).
+    /// Online and target networks (for checkpoints), batch-norm statistics up to date.
     pub fn networks(&self) -> Networks {
-        Networks {
+        let networks = Networks {
             online: self.online().clone(),
             target: self.target.clone(),
-        }
+        };
+        // Burn's `RunningState` keeps the last update pending until the statistic is next read,
+        // and records read the committed value: without this a checkpoint would hold the
+        // statistics of one step earlier. `valid()` commits pending updates (clones share them).
+        let _ = networks.valid();
+        networks
     }
 
     /// Freshly initialised networks of this trainer's shape, to load a checkpoint into.
@@ -321,7 +360,7 @@ impl SslTrainer {
         if let PredictorKind::DirectPred(c) = &self.config.predictor
             && c.freq <= 1
         {
-            online.predictor.linear = online.predictor.linear.take().map(|l| l.no_grad());
+            online.predictor = online.predictor.no_grad();
         }
         self.online = Some(online);
         self.target = networks.target.map(|t| t.no_grad());

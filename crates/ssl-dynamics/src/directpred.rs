@@ -8,13 +8,13 @@
 //! Variants: `p_j = s_j / max s + ε` ([`Formula::Linear`]), zero-mean `F̂ − μ̂μ̂ᵀ`
 //! (`zero_mean`), and DirectCopy `W_p = F̂ / ‖F̂‖ + εI` ([`Formula::DirectCopy`]).
 
-use crate::error::SslError;
+use crate::error::{Result, SslError};
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use serde::{Deserialize, Serialize};
 
 /// How `W_p` is computed from `F̂`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Formula {
     /// `p_j = √(s_j / max s) + ε` (the paper's default, `dyn_convert = 2`).
     Sqrt,
@@ -26,6 +26,7 @@ pub enum Formula {
 
 /// DirectPred settings (defaults: the README command of the reference code).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DirectPredConfig {
     /// Weight of the *old* estimate in the EMA of `F̂` (`dyn_lambda`).
     pub rho: f64,
@@ -33,6 +34,7 @@ pub struct DirectPredConfig {
     pub eps: f64,
     /// Set `W_p` every `freq` steps; in between the predictor is trained by SGD (if `freq > 1`).
     pub freq: usize,
+    /// How `W_p`'s eigenvalues follow from `F̂`'s.
     pub formula: Formula,
     /// Decompose the covariance `F̂ − μ̂μ̂ᵀ` instead of the correlation.
     pub zero_mean: bool,
@@ -57,13 +59,18 @@ impl Default for DirectPredConfig {
 /// Running estimate of `F̂ = E[f fᵀ]` and of the mean `μ̂ = E[f]`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CorrelationEstimator {
+    /// Weight of the old estimate.
     pub rho: f64,
+    /// `F̂` (`None` before the first batch).
     pub corr: Option<DMatrix<f64>>,
+    /// `μ̂` (`None` before the first batch).
     pub mean: Option<DVector<f64>>,
+    /// Batches added.
     pub updates: usize,
 }
 
 impl CorrelationEstimator {
+    /// An empty estimate with EMA weight `rho`.
     pub fn new(rho: f64) -> Self {
         Self {
             rho,
@@ -125,7 +132,7 @@ pub fn predictor_eigenvalues(s: &[f64], formula: Formula, eps: f64) -> Vec<f64> 
 }
 
 /// `W_p` from `F̂` (symmetrised first). Errors only on non-finite input.
-pub fn predictor_weight(f_hat: &DMatrix<f64>, formula: Formula, eps: f64) -> Result<DMatrix<f64>, SslError> {
+pub fn predictor_weight(f_hat: &DMatrix<f64>, formula: Formula, eps: f64) -> Result<DMatrix<f64>> {
     if f_hat.iter().any(|x| !x.is_finite()) {
         return Err(SslError::NonFinite("correlation estimate F̂".into()));
     }
@@ -145,11 +152,14 @@ pub fn predictor_weight(f_hat: &DMatrix<f64>, formula: Formula, eps: f64) -> Res
 /// Estimator plus schedule: what the training step keeps between steps.
 #[derive(Debug, Clone)]
 pub struct DirectPred {
+    /// Settings.
     pub config: DirectPredConfig,
+    /// The running `F̂`, `μ̂`.
     pub estimator: CorrelationEstimator,
 }
 
 impl DirectPred {
+    /// A fresh estimate with `config`'s settings.
     pub fn new(config: DirectPredConfig) -> Self {
         Self {
             estimator: CorrelationEstimator::new(config.rho),
@@ -163,7 +173,7 @@ impl DirectPred {
     }
 
     /// The weight to write now, `None` before the first batch.
-    pub fn weight(&self) -> Result<Option<DMatrix<f64>>, SslError> {
+    pub fn weight(&self) -> Result<Option<DMatrix<f64>>> {
         match self.estimator.matrix(self.config.zero_mean) {
             Some(f) => predictor_weight(&f, self.config.formula, self.config.eps).map(Some),
             None => Ok(None),

@@ -1,6 +1,10 @@
-//! Errors of the library.
+//! The library's one error type and its `Result`.
 
+use repro_core::config::ConfigError;
 use std::path::PathBuf;
+
+/// `Result` with [`SslError`].
+pub type Result<T, E = SslError> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in this crate's library code.
 #[derive(Debug, thiserror::Error)]
@@ -8,27 +12,32 @@ pub enum SslError {
     /// A numeric quantity became NaN or infinite.
     #[error("non-finite values in {0}")]
     NonFinite(String),
-    /// A configuration is inconsistent.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    /// A configuration could not be read, has an unknown or mistyped field, or a value out of
+    /// range (the error names the file and the field).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Training was asked for on a device without automatic differentiation.
+    #[error("training needs an autodiff device, got {0}")]
+    NotAutodiff(String),
+    /// A training step failed earlier and the trainer no longer holds its networks.
+    #[error("the trainer lost its networks in an earlier failed step")]
+    Poisoned,
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
-    /// A JSON file could not be parsed.
-    #[error("{path}: {source}")]
-    Json {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
+    /// A dataset could not be loaded.
     #[error(transparent)]
     Data(#[from] repro_core::data::DataError),
+    /// A figure could not be drawn.
     #[error(transparent)]
     Plot(#[from] repro_core::plot::PlotError),
+    /// A checkpoint or saved encoder could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] repro_core::train::CheckpointError),
 }

@@ -14,14 +14,19 @@
 //! | [`monitor`] | Sec. 6 | collapse monitor (std of ℓ2-normalised outputs) |
 //! | [`knn`] | — | kNN accuracy monitor |
 //! | [`probe`] | Sec. 6 | linear probe on frozen standardised features |
-//! | [`train`] | Sec. 6 | pre-training loop with monitors, per-epoch checkpoints and resume, configs, encoder save/load |
-//! | [`report`] | — | `reproduce`: figures and `ssl-dynamics.md` |
-//! | [`bench`] | — | the `byol-resnet18` speed benchmark on the real training step |
-//! | [`error`] | — | the library's error type |
+//! | [`config`] | Sec. 6 | pre-training configs (the JSON files in `configs/`), strict loading and range checks |
+//! | [`train`] | Sec. 6 | pre-training loop with monitors, per-epoch checkpoints and resume, encoder save/load |
+//! | [`reproduce`] | Sec. 3–6 | `reproduce`: the theory claims and the CPU training runs |
+//! | [`report`] | — | `ssl-dynamics.md` and its figures from the results of [`reproduce`] |
+//! | [`bench`](mod@bench) | — | the `byol-resnet18` speed benchmark on the real training step |
+//! | [`error`] | — | the library's error type and `Result` |
+
+#![warn(missing_docs)]
 
 pub mod augment;
 pub mod bench;
 pub mod byol;
+pub mod config;
 pub mod directpred;
 pub mod ema;
 pub mod error;
@@ -33,6 +38,7 @@ pub mod nets;
 pub mod predictor;
 pub mod probe;
 pub mod report;
+pub mod reproduce;
 pub mod train;
 
-pub use error::SslError;
+pub use error::{Result, SslError};

@@ -20,7 +20,7 @@ pub fn symmetric_cosine_loss(p1: Tensor<2>, p2: Tensor<2>, t1: Tensor<2>, t2: Te
     mean_cosine(p1, t2).mul_scalar(-2.0) - mean_cosine(p2, t1).mul_scalar(2.0)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
     use burn::tensor::Device;

@@ -6,10 +6,11 @@ use repro_core::DeviceArgs;
 use repro_core::data::DataArgs;
 use repro_core::train::{RunArgs, RunDir};
 use ssl_dynamics::bench::run_bench;
+use ssl_dynamics::config::PretrainConfig;
 use ssl_dynamics::linear::claims::{SgdSettings, sgd_check};
 use ssl_dynamics::linear::{Mode, OdeParams, fixed_points, integrate};
-use ssl_dynamics::report::{ReproduceOptions, Scale, reproduce};
-use ssl_dynamics::train::{RunData, load_encoder, pretrain_resumable, probe_encoder, read_config};
+use ssl_dynamics::reproduce::{ReproduceOptions, reproduce};
+use ssl_dynamics::train::{RunData, load_encoder, pretrain_resumable, probe_encoder};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -85,7 +86,7 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
-    /// Time the byol-resnet18 workload of torch_ref.py (images/s).
+    /// Time the byol-resnet18 workload of the PyTorch reference benchmark (images/s).
     Bench {
         #[arg(long, default_value_t = 20)]
         steps: usize,
@@ -158,8 +159,8 @@ fn main() -> Result<()> {
             run,
             data,
         } => {
-            let _ = cli.device.device()?;
-            let mut cfg = read_config(&config)?;
+            let (_, device) = cli.device.device()?;
+            let mut cfg = PretrainConfig::load(&config)?;
             if let Some(e) = epochs {
                 cfg.epochs = e;
             }
@@ -167,7 +168,7 @@ fn main() -> Result<()> {
             let dir = RunDir::from_args(&run, "ssl-dynamics").context("creating the run directory")?;
             dir.write_config(&cfg).context("writing config.json")?;
             let loaded = RunData::load(&cfg, &data)?;
-            let (_, result) = pretrain_resumable(&cfg, &loaded, &dir, run.resume)?;
+            let (_, result) = pretrain_resumable(&cfg, &loaded, &dir, run.resume, &device)?;
             println!(
                 "probe: final-epoch {:.2}%  (best epoch {:.2}%); encoder saved to {}",
                 100.0 * result.probe.final_acc,
@@ -180,11 +181,12 @@ fn main() -> Result<()> {
             encoder,
             data,
         } => {
-            let cfg = read_config(&config)?;
+            let (_, device) = cli.device.device()?;
+            let cfg = PretrainConfig::load(&config)?;
             let loaded = RunData::load(&cfg, &data)?;
-            let fresh = cfg.ssl.branch.init(&burn::tensor::Device::flex()).encoder;
+            let fresh = cfg.ssl.branch.init(&device).encoder;
             let enc = load_encoder(fresh, &encoder)?;
-            let r = probe_encoder(&enc, &loaded, cfg.recipe, cfg.probe);
+            let r = probe_encoder(&enc, &loaded, cfg.recipe, cfg.probe, &device);
             println!(
                 "probe: final-epoch {:.2}%  (best epoch {:.2}%, train {:.2}%)",
                 100.0 * r.final_acc,
@@ -198,12 +200,13 @@ fn main() -> Result<()> {
             data,
         } => {
             let opts = ReproduceOptions {
-                scale: if args.scale() == repro_core::reproduce::Scale::Full { Scale::Full } else { Scale::Quick },
+                scale: args.scale(),
                 out: args.out,
                 skip_training,
                 data,
             };
-            let path = reproduce(&opts)?;
+            let (_, device) = cli.device.device()?;
+            let path = reproduce(&opts, &device)?;
             println!("wrote {}", path.display());
         }
         Command::Bench {
@@ -212,7 +215,8 @@ fn main() -> Result<()> {
             width,
             batch,
         } => {
-            let r = run_bench(width, batch, steps, warmup)?;
+            let (_, device) = cli.device.device()?;
+            let r = run_bench(width, batch, steps, warmup, &device)?;
             eprintln!(
                 "DirectPred host work {:.2}% of the step (eigendecomposition {:.3}%)",
                 100.0 * r.directpred_share,

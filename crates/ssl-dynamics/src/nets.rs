@@ -5,10 +5,10 @@
 //! the target network, which the reference also runs in train mode) and running statistics on
 //! a plain device (`module.valid()`: evaluation).
 
-use burn::config::Config;
 use burn::module::{Module, RunningState};
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor};
+use repro_core::config::ConfigError;
 use repro_core::models::{ConvBlockConfig, ConvNet, ConvNetConfig, ResNet, ResNetConfig};
 use serde::{Deserialize, Serialize};
 
@@ -16,13 +16,18 @@ use serde::{Deserialize, Serialize};
 /// (`BatchNorm1d(affine=False)` of the reference projector and predictor).
 #[derive(Module, Debug)]
 pub struct PlainBatchNorm {
+    /// Running mean (evaluation).
     pub running_mean: RunningState<Tensor<1>>,
+    /// Running unbiased variance (evaluation).
     pub running_var: RunningState<Tensor<1>>,
+    /// Weight of the new batch in the running statistics (PyTorch's 0.1).
     pub momentum: f64,
+    /// Added to the variance.
     pub epsilon: f64,
 }
 
 impl PlainBatchNorm {
+    /// Zero mean, unit variance running statistics for `features` channels.
     pub fn new(features: usize, device: &Device) -> Self {
         Self {
             running_mean: RunningState::new(Tensor::zeros([features], device)),
@@ -32,6 +37,8 @@ impl PlainBatchNorm {
         }
     }
 
+    /// Normalises `[B, C]`: batch statistics on an autodiff device (updating the running
+    /// ones), running statistics otherwise.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let [b, c] = x.dims();
         let device = x.device();
@@ -60,13 +67,18 @@ impl PlainBatchNorm {
 /// the 2-layer predictor of the reference (`MLPHead`).
 #[derive(Module, Debug)]
 pub struct MlpHead {
+    /// `d_in → hidden`.
     pub fc1: Linear,
+    /// Batch norm without affine.
     pub bn: PlainBatchNorm,
+    /// ReLU.
     pub relu: Relu,
+    /// `hidden → d_out`.
     pub fc2: Linear,
 }
 
 impl MlpHead {
+    /// A freshly initialised head.
     pub fn new(d_in: usize, hidden: usize, d_out: usize, device: &Device) -> Self {
         Self {
             fc1: LinearConfig::new(d_in, hidden).init(device),
@@ -76,6 +88,7 @@ impl MlpHead {
         }
     }
 
+    /// `[B, d_in] → [B, d_out]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.fc2
             .forward(self.relu.forward(self.bn.forward(self.fc1.forward(x))))
@@ -84,14 +97,19 @@ impl MlpHead {
 
 /// Which encoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 pub enum EncoderKind {
-    /// ResNet-18 with the CIFAR stem (3×3 stride-1 conv, no max-pool); `width` 64 is standard.
-    Resnet18 { width: usize },
+    /// ResNet-18 with the CIFAR stem (3×3 stride-1 conv, no max-pool).
+    Resnet18 {
+        /// Channels of the first stage (64 is standard).
+        width: usize,
+    },
     /// Conv blocks `3×3 conv → BN → ReLU` with the given channels and strides, then global
     /// average pooling: a small encoder for CPU runs.
     SmallConv {
+        /// Output channels of each block.
         channels: Vec<usize>,
+        /// Stride of each block (missing ones are 1).
         strides: Vec<usize>,
     },
 }
@@ -110,22 +128,25 @@ impl EncoderKind {
 }
 
 /// Encoder + projector sizes.
-#[derive(Config, Debug)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BranchConfig {
+    /// The encoder.
     pub encoder: EncoderKind,
     /// Input channels (1 for MNIST, 3 for CIFAR/STL).
-    #[config(default = 3)]
     pub in_channels: usize,
-    #[config(default = 512)]
+    /// Hidden width of the projector (512).
     pub projector_hidden: usize,
-    #[config(default = 128)]
+    /// Output width `d` of the projector (128).
     pub projector_out: usize,
 }
 
-/// The encoder.
+/// The encoder: exactly one of the two networks is present.
 #[derive(Module, Debug)]
 pub struct Encoder {
+    /// ResNet-18 (CIFAR stem).
     pub resnet: Option<ResNet>,
+    /// The small conv net.
     pub conv: Option<ConvNet>,
 }
 
@@ -152,11 +173,77 @@ impl Encoder {
 /// One branch of the Siamese network: encoder then projector.
 #[derive(Module, Debug)]
 pub struct Branch {
+    /// Pooled features.
     pub encoder: Encoder,
+    /// `Linear → BN → ReLU → Linear`.
     pub projector: MlpHead,
 }
 
 impl BranchConfig {
+    /// `encoder` on 3 input channels with the reference projector 512 → 128.
+    pub fn new(encoder: EncoderKind) -> Self {
+        Self {
+            encoder,
+            in_channels: 3,
+            projector_hidden: 512,
+            projector_out: 128,
+        }
+    }
+
+    /// With `n` input channels.
+    pub fn with_in_channels(self, n: usize) -> Self {
+        Self {
+            in_channels: n,
+            ..self
+        }
+    }
+
+    /// With a projector hidden width `n`.
+    pub fn with_projector_hidden(self, n: usize) -> Self {
+        Self {
+            projector_hidden: n,
+            ..self
+        }
+    }
+
+    /// With projector outputs of width `n`.
+    pub fn with_projector_out(self, n: usize) -> Self {
+        Self {
+            projector_out: n,
+            ..self
+        }
+    }
+
+    /// Range checks; the error names `origin` and the field (below the pre-training config).
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: &str| Err(ConfigError::invalid(origin, field, message));
+        match &self.encoder {
+            EncoderKind::Resnet18 { width: 0 } => return invalid("ssl.branch.encoder.width", "at least 1"),
+            EncoderKind::SmallConv { channels, strides } => {
+                if channels.is_empty() || channels.contains(&0) {
+                    return invalid("ssl.branch.encoder.channels", "one or more positive widths");
+                }
+                if strides.len() > channels.len() || strides.contains(&0) {
+                    return invalid(
+                        "ssl.branch.encoder.strides",
+                        "positive, at most one per entry of channels",
+                    );
+                }
+            }
+            EncoderKind::Resnet18 { .. } => {}
+        }
+        for (field, v) in [
+            ("ssl.branch.in_channels", self.in_channels),
+            ("ssl.branch.projector_hidden", self.projector_hidden),
+            ("ssl.branch.projector_out", self.projector_out),
+        ] {
+            if v == 0 {
+                return invalid(field, "at least 1");
+            }
+        }
+        Ok(())
+    }
+
     /// Width of the encoder's pooled features.
     pub fn feature_dim(&self) -> usize {
         match &self.encoder {
@@ -165,6 +252,7 @@ impl BranchConfig {
         }
     }
 
+    /// A freshly initialised branch on `device`.
     pub fn init(&self, device: &Device) -> Branch {
         let encoder = match &self.encoder {
             EncoderKind::Resnet18 { width } => Encoder {

@@ -11,10 +11,13 @@ use serde::{Deserialize, Serialize};
 
 /// Which predictor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 pub enum PredictorKind {
     /// `Linear(d → hidden) → BN → ReLU → Linear(hidden → d)` (BYOL's default, hidden 512).
-    Mlp { hidden: usize },
+    Mlp {
+        /// Hidden width.
+        hidden: usize,
+    },
     /// A `d × d` linear layer without bias, trained by SGD with the encoder.
     Linear,
     /// A `d × d` linear layer set from the correlation of the projector outputs.
@@ -50,73 +53,69 @@ impl PredictorKind {
 
     /// Builds the module for outputs of width `d`.
     pub fn init(&self, d: usize, device: &Device) -> Predictor {
+        let linear = || LinearConfig::new(d, d).with_bias(false).init(device);
         match self {
-            PredictorKind::Mlp { hidden } => Predictor {
-                mlp: Some(MlpHead::new(d, *hidden, d, device)),
-                linear: None,
-            },
-            PredictorKind::Linear => Predictor {
-                mlp: None,
-                linear: Some(LinearConfig::new(d, d).with_bias(false).init(device)),
-            },
-            PredictorKind::DirectPred(c) => {
-                let mut linear = LinearConfig::new(d, d).with_bias(false).init(device);
-                // Set every step: no gradient needed. Otherwise SGD trains it in between.
-                if c.freq <= 1 {
-                    linear = linear.no_grad();
-                }
-                Predictor {
-                    mlp: None,
-                    linear: Some(linear),
-                }
-            }
+            PredictorKind::Mlp { hidden } => Predictor::Mlp(MlpHead::new(d, *hidden, d, device)),
+            PredictorKind::Linear => Predictor::Linear(linear()),
+            // Set every step: no gradient needed. Otherwise SGD trains it in between.
+            PredictorKind::DirectPred(c) if c.freq <= 1 => Predictor::Linear(linear().no_grad()),
+            PredictorKind::DirectPred(_) => Predictor::Linear(linear()),
         }
     }
 }
 
-/// A predictor: exactly one of the two fields is set.
+/// A predictor module.
+// One predictor per network: the size difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub struct Predictor {
-    pub mlp: Option<MlpHead>,
-    pub linear: Option<Linear>,
+pub enum Predictor {
+    /// The 2-layer MLP head.
+    Mlp(MlpHead),
+    /// A `d × d` linear layer without bias (trained, or set directly by DirectPred).
+    Linear(Linear),
 }
 
 impl Predictor {
+    /// Predictions `[B, d]` from projector outputs `[B, d]`.
     pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
-        match (&self.mlp, &self.linear) {
-            (Some(m), _) => m.forward(z),
-            (None, Some(l)) => l.forward(z),
-            (None, None) => z,
+        match self {
+            Predictor::Mlp(m) => m.forward(z),
+            Predictor::Linear(l) => l.forward(z),
         }
     }
 
     /// Writes a symmetric `W_p` into the linear layer, keeping its parameter id (so optimiser
-    /// state carries over) and whether it is trained. (Burn's `Linear` computes `x W`; `W_p`
-    /// is symmetric, so this is the same map as the reference's `x W_pᵀ`.)
-    pub fn set_linear_weight(mut self, w: &DMatrix<f64>) -> Self {
-        if let Some(linear) = self.linear.take() {
-            let d = w.nrows();
-            let (id, old, _) = linear.weight.consume();
-            let device = old.device();
-            let trained = old.is_require_grad();
-            // Burn's weight is [d_in, d_out] row-major, i.e. Wᵀ row-major = W column-major,
-            // which is nalgebra's storage order.
-            let vals: Vec<f32> = w.iter().map(|&x| x as f32).collect();
-            let mut t = Tensor::<2>::from_data(TensorData::new(vals, [d, d]), &device);
-            if trained {
-                t = t.require_grad();
-            }
-            self.linear = Some(Linear {
-                weight: Param::initialized(id, t),
-                bias: linear.bias,
-            });
+    /// state carries over) and whether it is trained; an MLP predictor is returned unchanged.
+    /// (Burn's `Linear` computes `x W`; `W_p` is symmetric, so this is the same map as the
+    /// reference's `x W_pᵀ`.)
+    pub fn set_linear_weight(self, w: &DMatrix<f64>) -> Self {
+        let linear = match self {
+            Predictor::Linear(linear) => linear,
+            mlp @ Predictor::Mlp(_) => return mlp,
+        };
+        let d = w.nrows();
+        let (id, old, _) = linear.weight.consume();
+        let device = old.device();
+        let trained = old.is_require_grad();
+        // Burn's weight is [d_in, d_out] row-major, i.e. Wᵀ row-major = W column-major,
+        // which is nalgebra's storage order.
+        let vals: Vec<f32> = w.iter().map(|&x| x as f32).collect();
+        let mut t = Tensor::<2>::from_data(TensorData::new(vals, [d, d]), &device);
+        if trained {
+            t = t.require_grad();
         }
-        self
+        Predictor::Linear(Linear {
+            weight: Param::initialized(id, t),
+            bias: linear.bias,
+        })
     }
 
-    /// The linear weight as an `f64` matrix `W` with `y = W z` (for tests and reports).
+    /// The linear weight as an `f64` matrix `W` with `y = W z` (for tests and reports); `None`
+    /// for the MLP.
     pub fn linear_weight(&self) -> Option<DMatrix<f64>> {
-        let l = self.linear.as_ref()?;
+        let Predictor::Linear(l) = self else {
+            return None;
+        };
         let [a, b] = l.weight.dims();
         let v = l
             .weight

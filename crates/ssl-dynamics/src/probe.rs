@@ -12,18 +12,45 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use repro_core::config::ConfigError;
 use repro_core::data::dataset::epoch_batches;
 use repro_core::data::{ImageBatcher, ImageDataset};
 use serde::{Deserialize, Serialize};
 
 /// Probe hyper-parameters (defaults: the reference).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProbeConfig {
+    /// Passes over the labelled training features.
     pub epochs: usize,
+    /// Adam learning rate.
     pub lr: f64,
+    /// Adam weight decay.
     pub weight_decay: f64,
+    /// Features per step.
     pub batch: usize,
+    /// Seed of the probe's initialisation and batch order.
     pub seed: u64,
+}
+
+impl ProbeConfig {
+    /// Range checks; the error names `origin` and the field (below the pre-training config).
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        if self.epochs == 0 {
+            return Err(ConfigError::invalid(origin, "probe.epochs", "at least 1"));
+        }
+        if self.batch == 0 {
+            return Err(ConfigError::invalid(origin, "probe.batch", "at least 1"));
+        }
+        if self.lr.is_nan() || self.lr <= 0.0 {
+            return Err(ConfigError::invalid(
+                origin,
+                "probe.lr",
+                format!("{} is not > 0", self.lr),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ProbeConfig {
@@ -52,16 +79,21 @@ pub struct ProbeResult {
 /// Row-major features `[n, dim]` of a dataset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Features {
+    /// Row-major values.
     pub values: Vec<f32>,
+    /// Class of every row.
     pub labels: Vec<u8>,
+    /// Row width.
     pub dim: usize,
 }
 
 impl Features {
+    /// Rows.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -175,7 +207,7 @@ pub fn linear_probe(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};

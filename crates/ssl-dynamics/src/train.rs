@@ -2,47 +2,34 @@
 //! and the collapse monitor every epoch, then a linear probe of the final encoder. With a run
 //! directory, a checkpoint (online and target networks, optimiser state, DirectPred estimate,
 //! logs so far) is written atomically after every epoch, and [`pretrain_resumable`] continues
-//! from the latest one.
+//! from the latest one; on the same backend and thread count a resumed run is bit-exact with an
+//! uninterrupted one (see `tests/checkpoint_resume.rs` for what is and is not).
 
 use crate::augment::Recipe;
-use crate::byol::{SslConfig, SslTrainer, StepStats};
-use crate::error::SslError;
+use crate::byol::{SslTrainer, StepStats};
+use crate::config::PretrainConfig;
+use crate::error::{Result, SslError};
 use crate::knn::knn_accuracy;
 use crate::nets::Encoder;
 use crate::probe::{Features, ProbeConfig, ProbeResult, extract_features, linear_probe, standardize};
 use burn::module::Module;
 use burn::tensor::Device;
+use repro_core::config::ConfigError;
 use repro_core::data::dataset::epoch_batches;
-use repro_core::data::{DataArgs, DatasetName, ImageBatcher, ImageDataset, Split, load};
+use repro_core::data::{DataArgs, ImageBatcher, ImageDataset, Split, load};
 use repro_core::train::{Checkpointer, RunDir, progress_bar};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
 
-/// A full pre-training run (the JSON files in `configs/`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PretrainConfig {
-    pub ssl: SslConfig,
-    pub dataset: DatasetName,
-    /// Splits used for pre-training (STL-10: train + unlabeled).
-    pub pretrain_splits: Vec<Split>,
-    pub recipe: Recipe,
-    pub batch: usize,
-    pub epochs: usize,
-    /// Use only the first `n` pre-training images (CPU runs).
-    pub train_limit: Option<usize>,
-    /// kNN monitor: neighbours and how many labelled training images it searches.
-    pub knn_k: usize,
-    pub knn_train_limit: usize,
-    pub probe: ProbeConfig,
-    pub seed: u64,
-}
-
 /// Labelled and pre-training data of a run.
 #[derive(Debug, Clone)]
 pub struct RunData {
+    /// Pre-training images (labels unused).
     pub pretrain: ImageDataset,
+    /// Labelled training split (kNN monitor and probe).
     pub train: ImageDataset,
+    /// Test split (kNN monitor and probe).
     pub test: ImageDataset,
     /// Whether MNIST fell back to the embedded 10000/2000 subset.
     pub embedded_subset: bool,
@@ -64,7 +51,7 @@ fn concat(parts: Vec<ImageDataset>, name: &str) -> ImageDataset {
 
 impl RunData {
     /// Loads the splits named by `cfg`.
-    pub fn load(cfg: &PretrainConfig, args: &DataArgs) -> Result<Self, SslError> {
+    pub fn load(cfg: &PretrainConfig, args: &DataArgs) -> Result<Self> {
         let train = load(cfg.dataset, Split::Train, args)?;
         let test = load(cfg.dataset, Split::Test, args)?;
         let mut parts = vec![];
@@ -76,7 +63,8 @@ impl RunData {
             });
         }
         if parts.is_empty() {
-            return Err(SslError::Config("no pre-training split".into()));
+            let e = ConfigError::invalid("pre-training config", "pretrain_splits", "at least one split");
+            return Err(e.into());
         }
         let mut pretrain = if parts.len() == 1 {
             parts.remove(0)
@@ -98,40 +86,55 @@ impl RunData {
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochLog {
+    /// Epochs completed (1-based).
     pub epoch: usize,
+    /// Optimiser steps completed.
     pub step: usize,
+    /// Mean loss over the epoch's steps.
     pub loss: f64,
+    /// Mean collapse monitor of the projector output ([`crate::monitor`]).
     pub z_std: f64,
+    /// Mean collapse monitor of the predictor output.
     pub p_std: f64,
+    /// kNN accuracy at the end of the epoch.
     pub knn_acc: f64,
+    /// Wall time of the epoch, monitors included.
     pub seconds: f64,
+    /// Fraction of the training time spent in the eigendecomposition.
     pub eig_share: f64,
 }
 
 /// What a run produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PretrainResult {
+    /// One entry per epoch.
     pub logs: Vec<EpochLog>,
+    /// Linear probe of the final encoder.
     pub probe: ProbeResult,
     /// Per-step losses (for plots).
     pub losses: Vec<f64>,
 }
 
-/// Features of the labelled splits, standardised for the probe.
-pub fn probe_encoder(encoder: &Encoder, data: &RunData, recipe: Recipe, cfg: ProbeConfig) -> ProbeResult {
-    let device = Device::flex();
-    let mut tr = extract_features(encoder, &data.train, recipe, &device);
-    let mut te = extract_features(encoder, &data.test, recipe, &device);
+/// Linear probe of `encoder` on `device`: features of the labelled splits, standardised, then
+/// logistic regression.
+pub fn probe_encoder(
+    encoder: &Encoder,
+    data: &RunData,
+    recipe: Recipe,
+    cfg: ProbeConfig,
+    device: &Device,
+) -> ProbeResult {
+    let mut tr = extract_features(encoder, &data.train, recipe, device);
+    let mut te = extract_features(encoder, &data.test, recipe, device);
     standardize(&mut tr, &mut te);
-    linear_probe(&tr, &te, data.train.num_classes, cfg, &device)
+    linear_probe(&tr, &te, data.train.num_classes, cfg, device)
 }
 
-fn knn_monitor(encoder: &Encoder, data: &RunData, cfg: &PretrainConfig) -> f64 {
-    let device = Device::flex();
+fn knn_monitor(encoder: &Encoder, data: &RunData, cfg: &PretrainConfig, device: &Device) -> f64 {
     let limit = cfg.knn_train_limit.min(data.train.len());
-    let tr: Features = extract_features(encoder, &data.train.take(limit), cfg.recipe, &device);
-    let te = extract_features(encoder, &data.test, cfg.recipe, &device);
-    knn_accuracy(&tr, &te, data.train.num_classes, cfg.knn_k, &device)
+    let tr: Features = extract_features(encoder, &data.train.take(limit), cfg.recipe, device);
+    let te = extract_features(encoder, &data.test, cfg.recipe, device);
+    knn_accuracy(&tr, &te, data.train.num_classes, cfg.knn_k, device)
 }
 
 /// Runs forward passes in training mode so that batch-norm running statistics describe the
@@ -141,8 +144,9 @@ pub fn calibrate_batch_norm(
     data: &ImageDataset,
     recipe: Recipe,
     batches: usize,
+    device: &Device,
 ) -> Encoder {
-    let device = Device::flex().autodiff();
+    let device = device.clone().autodiff();
     let encoder = encoder.fork(&device).no_grad();
     let batcher = ImageBatcher::unit();
     for b in epoch_batches(data.len(), 256, Some(1), 0, true)
@@ -158,9 +162,13 @@ pub fn calibrate_batch_norm(
 /// The DirectPred estimate `F̂`, `μ̂` in a checkpoint (row-major `d × d` and `d`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EstimatorState {
+    /// `d`.
     pub dim: usize,
+    /// `F̂`, row-major.
     pub corr: Option<Vec<f64>>,
+    /// `μ̂`.
     pub mean: Option<Vec<f64>>,
+    /// Batches added.
     pub updates: usize,
 }
 
@@ -196,8 +204,11 @@ pub struct LoopState {
     pub epoch: usize,
     /// Optimiser steps completed.
     pub step: usize,
+    /// Epoch logs so far.
     pub logs: Vec<EpochLog>,
+    /// Per-step losses so far.
     pub losses: Vec<f64>,
+    /// The DirectPred estimate, if the predictor is set directly.
     pub directpred: Option<EstimatorState>,
 }
 
@@ -206,8 +217,9 @@ pub fn pretrain(
     cfg: &PretrainConfig,
     data: &RunData,
     run: Option<&RunDir>,
-) -> Result<(SslTrainer, PretrainResult), SslError> {
-    train_loop(cfg, data, run, false)
+    device: &Device,
+) -> Result<(SslTrainer, PretrainResult)> {
+    train_loop(cfg, data, run, false, device)
 }
 
 /// [`pretrain`] into `run`; with `resume`, continues from the run's latest checkpoint (networks,
@@ -218,8 +230,15 @@ pub fn pretrain_resumable(
     data: &RunData,
     run: &RunDir,
     resume: bool,
-) -> Result<(SslTrainer, PretrainResult), SslError> {
-    train_loop(cfg, data, Some(run), resume)
+    device: &Device,
+) -> Result<(SslTrainer, PretrainResult)> {
+    train_loop(cfg, data, Some(run), resume, device)
+}
+
+/// The seed of the augmentation stream of `epoch` ≥ 1 (epoch 0 continues the stream that
+/// initialised the networks).
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed.wrapping_add(1_000_003 * epoch as u64)
 }
 
 fn train_loop(
@@ -227,8 +246,10 @@ fn train_loop(
     data: &RunData,
     run: Option<&RunDir>,
     resume: bool,
-) -> Result<(SslTrainer, PretrainResult), SslError> {
-    let device = Device::flex().autodiff();
+    device: &Device,
+) -> Result<(SslTrainer, PretrainResult)> {
+    let plain = device.clone().inner();
+    let device = plain.clone().autodiff();
     repro_core::train::seed_everything(cfg.seed, &device);
     let mut trainer = SslTrainer::new(cfg.ssl.clone(), &device)?;
     let batcher = ImageBatcher::unit();
@@ -248,14 +269,17 @@ fn train_loop(
                 start = c.state.epoch;
                 logs = c.state.logs;
                 losses = c.state.losses;
-                // A different stream for the remaining epochs' augmentations.
-                device.seed(cfg.seed.wrapping_add(1_000_003 * start as u64));
                 eprintln!("resuming after epoch {start} (step {})", trainer.step);
             }
             None => eprintln!("no checkpoint to resume from; starting from scratch"),
         }
     }
     for epoch in start..cfg.epochs {
+        if epoch > 0 {
+            // Each later epoch's augmentations come from (seed, epoch), so a resumed run draws
+            // the same views as an uninterrupted one.
+            device.seed(epoch_seed(cfg.seed, epoch));
+        }
         let t0 = Instant::now();
         let batches = epoch_batches(data.pretrain.len(), cfg.batch, Some(cfg.seed), epoch, true);
         let bar = progress_bar(
@@ -279,7 +303,7 @@ fn train_loop(
         bar.finish_and_clear();
         let n = batches.len().max(1) as f64;
         let train_s = t0.elapsed().as_secs_f64();
-        let knn_acc = knn_monitor(&trainer.encoder(), data, cfg);
+        let knn_acc = knn_monitor(&trainer.encoder(), data, cfg, &plain);
         let log = EpochLog {
             epoch: epoch + 1,
             step: trainer.step,
@@ -317,7 +341,7 @@ fn train_loop(
             r.log(&log).map_err(SslError::io(r.file("metrics.jsonl")))?;
         }
     }
-    let probe = probe_encoder(&trainer.encoder(), data, cfg.recipe, cfg.probe);
+    let probe = probe_encoder(&trainer.encoder(), data, cfg.recipe, cfg.probe, &plain);
     if let Some(r) = run {
         save_encoder(&trainer.encoder(), &r.file("encoder.bpk"))?;
     }
@@ -325,20 +349,11 @@ fn train_loop(
 }
 
 /// Saves the encoder (Burn record).
-pub fn save_encoder(encoder: &Encoder, path: &Path) -> Result<(), SslError> {
+pub fn save_encoder(encoder: &Encoder, path: &Path) -> Result<()> {
     Ok(repro_core::train::checkpoint::save_model(encoder, path)?)
 }
 
 /// Loads an encoder saved by [`save_encoder`] into a freshly built one of the same config.
-pub fn load_encoder(fresh: Encoder, path: &Path) -> Result<Encoder, SslError> {
+pub fn load_encoder(fresh: Encoder, path: &Path) -> Result<Encoder> {
     Ok(repro_core::train::checkpoint::load_model(fresh, path)?)
-}
-
-/// Reads a [`PretrainConfig`] from JSON.
-pub fn read_config(path: &Path) -> Result<PretrainConfig, SslError> {
-    let text = std::fs::read_to_string(path).map_err(SslError::io(path))?;
-    serde_json::from_str(&text).map_err(|source| SslError::Json {
-        path: path.into(),
-        source,
-    })
 }

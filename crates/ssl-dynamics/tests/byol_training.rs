@@ -1,5 +1,7 @@
 //! BYOL/SimSiam with DirectPred on real data (embedded MNIST subset), at toy sizes.
 
+#![cfg(feature = "flex")]
+
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 use repro_core::data::dataset::epoch_batches;
@@ -81,8 +83,15 @@ fn byol_directpred_steps_decrease_the_loss_keep_outputs_spread_and_set_w_p_from_
     assert!((&got - got.transpose()).amax() < 1e-6);
 }
 
+/// Steps of [`every_predictor_and_target_kind_learns_without_collapsing`].
+const STEPS: usize = 40;
+
+/// Each predictor (MLP, SGD-trained linear, DirectCopy, DirectPred) with each target (EMA,
+/// online) learns: the mean loss of the last 8 of 40 steps is below that of the first 8, and
+/// the projector outputs stay spread over the sphere (collapse monitor above a fifth of
+/// `1/√d`).
 #[test]
-fn every_predictor_and_target_kind_trains_without_nan() {
+fn every_predictor_and_target_kind_learns_without_collapsing() {
     let device = Device::flex().autodiff();
     device.seed(2);
     let data = mnist();
@@ -93,19 +102,28 @@ fn every_predictor_and_target_kind_trains_without_nan() {
         SslConfig::simsiam(tiny_branch(), PredictorKind::direct_pred()),
     ];
     for cfg in kinds {
-        let label = cfg.predictor.label();
+        let label = format!("{} / {:?}", cfg.predictor.label(), cfg.target);
         let mut t = SslTrainer::new(cfg, &device).unwrap();
-        let s = run(&mut t, &data, 4);
+        let s = run(&mut t, &data, STEPS);
+        let first = mean(&s[..8], |x| x.loss);
+        let last = mean(&s[STEPS - 8..], |x| x.loss);
+        let z_std = mean(&s[STEPS - 8..], |x| x.z_std);
+        eprintln!("{label}: loss {first:.4} -> {last:.4}, z-std {z_std:.4}");
+        assert!(last < first - LOSS_DROP, "{label}: loss {first} -> {last}");
         assert!(
-            s.iter().all(|x| x.loss.is_finite() && x.loss >= -4.0 - 1e-4),
-            "{label}"
+            z_std > 0.2 * healthy_std(32),
+            "{label}: outputs collapsed, z-std {z_std}"
         );
     }
     // No stop-gradient only makes sense without an EMA target.
     let mut bad = SslConfig::byol(tiny_branch(), PredictorKind::Linear);
     bad.stop_gradient = false;
-    assert!(SslTrainer::new(bad, &device).is_err());
+    let e = SslTrainer::new(bad, &device).err().unwrap().to_string();
+    assert!(e.contains("ssl.stop_gradient"), "{e}");
 }
+
+/// How much the mean loss must fall over [`STEPS`] steps.
+const LOSS_DROP: f64 = 0.5;
 
 #[test]
 fn ema_blends_parameters_and_leaves_running_statistics() {
@@ -159,28 +177,8 @@ fn saved_encoder_reloads_to_identical_features() {
 }
 
 #[test]
-fn shipped_configs_parse_and_validate() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let mut n = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let cfg = ssl_dynamics::train::read_config(&path).unwrap();
-        cfg.ssl.validate().unwrap();
-        if path.to_string_lossy().contains("cifar10") || path.to_string_lossy().contains("stl10") {
-            assert_eq!((cfg.batch, cfg.epochs), (128, 100), "{}", path.display());
-            assert!(matches!(
-                cfg.ssl.branch.encoder,
-                EncoderKind::Resnet18 { width: 64 }
-            ));
-        }
-        n += 1;
-    }
-    assert!(n >= 10);
-}
-
-#[test]
 fn bench_runs_the_real_training_step_at_toy_size() {
-    let r = ssl_dynamics::bench::run_bench(4, 8, 2, 1).unwrap();
+    let r = ssl_dynamics::bench::run_bench(4, 8, 2, 1, &Device::flex()).unwrap();
     assert_eq!(r.workload, "byol-resnet18");
     assert!(r.items_per_s > 0.0 && r.step_ms > 0.0);
     assert!(r.eig_share < 0.5 && r.eig_share > 0.0, "{r:?}");

@@ -67,11 +67,17 @@ pub fn no_stop_gradient(etas: &[f64], sigma2: f64, t_end: f64) -> NoStopGradient
 /// Claim 2: a trajectory of the eigenvalue ODE from `start`, and where it ends.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModeRun {
+    /// ODE parameters.
     pub params: OdeParams,
+    /// Initial condition.
     pub start: Mode,
+    /// Final state.
     pub end: Mode,
+    /// Whether it collapsed.
     pub outcome: Outcome,
+    /// The fixed points at `τ = 1` (`None` past the threshold).
     pub fixed_points: Option<FixedPoints>,
+    /// The sampled trajectory.
     pub trajectory: Trajectory,
 }
 
@@ -92,9 +98,13 @@ pub fn run_mode(params: OdeParams, start: Mode, t_end: f64) -> ModeRun {
 /// Outcomes over a grid of initial conditions and the saddle `(p*−, s*−)`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhasePortrait {
+    /// ODE parameters.
     pub params: OdeParams,
+    /// The grid covers `p ∈ [0, p_max]`.
     pub p_max: f64,
+    /// The grid covers `s ∈ [0, s_max]`.
     pub s_max: f64,
+    /// Grid cells per side.
     pub n: usize,
     /// Row-major (`s` rows, bottom first): final `s` of the mode started at the cell centre.
     pub final_s: Vec<Vec<f64>>,
@@ -102,6 +112,7 @@ pub struct PhasePortrait {
     pub starts: Vec<(Mode, Outcome)>,
     /// A few trajectories for the overlay.
     pub trajectories: Vec<Vec<(f64, f64)>>,
+    /// The fixed points at `τ = 1`.
     pub fixed_points: Option<FixedPoints>,
 }
 
@@ -213,6 +224,7 @@ pub fn ema_protection(eta: f64, eta_past: f64, weak: Mode, betas: &[f64], t_end:
 pub struct Alignment {
     /// `(t, relative commutator)` for a symmetric predictor and for an unconstrained one.
     pub symmetric: Vec<(f64, f64)>,
+    /// The same for an unconstrained predictor.
     pub free: Vec<(f64, f64)>,
 }
 
@@ -249,6 +261,7 @@ pub fn alignment(eta: f64, beta: Option<f64>, t_end: f64) -> Alignment {
 /// Claims re-checked on the full-matrix model trained by SGD on synthetic data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SgdCheck {
+    /// The data distribution.
     pub data: SyntheticData,
     /// `(η, theory p*+ or NaN past the threshold, top singular values of W_p)`.
     pub singular_values: Vec<(f64, f64, Vec<f64>)>,
@@ -265,11 +278,17 @@ pub struct SgdCheck {
 /// SGD settings for [`sgd_check`].
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct SgdSettings {
+    /// Output dimension `n` of `W` (its rows).
     pub n: usize,
+    /// The data distribution.
     pub data: SyntheticData,
+    /// Step size.
     pub lr: f64,
+    /// Samples per step.
     pub batch: usize,
+    /// Steps.
     pub steps: usize,
+    /// Seed of the initialisation and the samples.
     pub seed: u64,
 }
 

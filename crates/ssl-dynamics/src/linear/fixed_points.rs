@@ -12,9 +12,13 @@ use serde::{Deserialize, Serialize};
 /// The two non-trivial fixed points of one mode.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FixedPoints {
+    /// Predictor eigenvalue of the saddle `p*−`.
     pub p_minus: f64,
+    /// Eigenvalue of `F` at the saddle `s*−`.
     pub s_minus: f64,
+    /// Predictor eigenvalue of the stable point `p*+`.
     pub p_plus: f64,
+    /// Eigenvalue of `F` at the stable point `s*+`.
     pub s_plus: f64,
 }
 

@@ -23,8 +23,11 @@ use serde::{Deserialize, Serialize};
 /// Options shared by the flow and the SGD trainer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LinearHyper {
+    /// Relative learning rate of the predictor, `α_p`.
     pub alpha_p: f64,
+    /// Weight decay of `W`, `η`.
     pub eta: f64,
+    /// Weight decay of `W_p`, `η_p`.
     pub eta_p: f64,
     /// EMA rate `β` of the target; `None`: `W_a = W` (SimSiam).
     pub beta: Option<f64>,
@@ -51,8 +54,11 @@ impl LinearHyper {
 /// Weights of the linear model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearState {
+    /// Online weight `W`.
     pub w: DMatrix<f64>,
+    /// Predictor `W_p`.
     pub wp: DMatrix<f64>,
+    /// Target weight `W_a`.
     pub wa: DMatrix<f64>,
 }
 
@@ -109,8 +115,11 @@ impl LinearState {
 /// Population gradient flow with data covariance `x` and augmentation covariance `x_aug`.
 #[derive(Debug, Clone)]
 pub struct MatrixFlow {
+    /// Data covariance `X`.
     pub x: DMatrix<f64>,
+    /// Augmentation covariance `X'`.
     pub x_aug: DMatrix<f64>,
+    /// Learning rates, weight decays, EMA, stop-gradient.
     pub hyper: LinearHyper,
 }
 
@@ -185,8 +194,11 @@ impl MatrixFlow {
 /// `x_v = x + e_v` with `e_v ~ N(0, σ²I)`. Nuisance directions carry only augmentation noise.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SyntheticData {
+    /// Input dimension `d`.
     pub dim: usize,
+    /// Signal directions (the first `signal` coordinates).
     pub signal: usize,
+    /// Augmentation noise variance `σ²`.
     pub sigma2: f64,
 }
 
@@ -224,9 +236,13 @@ impl SyntheticData {
 /// Minibatch SGD on the sampled loss `½ mean_b ‖W_p W x₁ − W_a x₂‖²` (plus weight decay).
 #[derive(Debug, Clone)]
 pub struct SgdTrainer {
+    /// The data distribution.
     pub data: SyntheticData,
+    /// Relative rates, weight decays, EMA, stop-gradient.
     pub hyper: LinearHyper,
+    /// Step size.
     pub lr: f64,
+    /// Samples per step.
     pub batch: usize,
 }
 

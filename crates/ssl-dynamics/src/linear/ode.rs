@@ -60,8 +60,11 @@ impl OdeParams {
 /// One eigen-mode: predictor eigenvalue `p`, eigenvalue `s` of `F = WWᵀ`, target ratio `τ`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Mode {
+    /// Predictor eigenvalue `p`.
     pub p: f64,
+    /// Eigenvalue `s` of `F = WWᵀ`.
     pub s: f64,
+    /// Target ratio `τ` (`W_a = τ W` along this mode).
     pub tau: f64,
 }
 
@@ -101,7 +104,9 @@ pub fn rk4_step(params: &OdeParams, m: Mode, h: f64) -> Mode {
 /// Sampled trajectories of several modes: `states[k][j]` is mode `j` at `times[k]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Trajectory {
+    /// Sample times.
     pub times: Vec<f64>,
+    /// `states[k][j]`: mode `j` at `times[k]`.
     pub states: Vec<Vec<Mode>>,
 }
 
