@@ -136,8 +136,8 @@ fn pgd_never_breaks_a_certified_point_but_breaks_uncertified_ones() {
 
 #[test]
 fn the_attack_catches_a_certifier_whose_k_is_too_small() {
-    // negative control: with K halved the certifier over-claims, and the same PGD must break
-    // some of its "certified" points; with the sound K it breaks none (previous test)
+    // negative control: with K scaled down the certifier over-claims, and the same PGD must
+    // break some of its "certified" points; with the sound K it breaks none (previous test)
     let t = trained();
     let device = Device::flex();
     let ad = device.clone().autodiff();
@@ -145,16 +145,19 @@ fn the_attack_catches_a_certifier_whose_k_is_too_small() {
         repro_core::train::checkpoint::load_model(t.cfg.network().init(&ad), &t.run.file("model.bpk"))
             .unwrap();
     let (x, _) = test_images(150, &device);
+    // measured on this model: K × 0.5 certifies 132 points and PGD breaks none of them (the
+    // global bound is looser than the local Lipschitz constant by more than 2×); K × 0.35
+    // breaks 5, K × 0.25 breaks 8
     ad.seed(1);
     let wrong = Certifier::new(&t.model, t.cfg.eps, CertifyOptions::sound(t.cfg.convergence))
         .unwrap()
-        .with_scaled_k(0.5)
+        .with_scaled_k(0.3)
         .unwrap();
     let r = soundness::check(&wrong, &model_ad, &x, &ad, PgdConfig::new(t.cfg.eps), 150);
     eprintln!("{r:?}");
     assert!(
         r.certified_broken > 0,
-        "PGD must expose a K that is half too small: {r:?}"
+        "PGD must expose a K that is 0.3 of the sound one: {r:?}"
     );
 }
 
@@ -180,8 +183,10 @@ fn empirical_margin_lipschitz_never_exceeds_the_certified_bound() {
             "pair ({j},{i}): empirical {best} exceeds certified K_ji {bound}"
         );
     }
-    // the search is not vacuous: it reaches a sizeable fraction of the bound
-    assert!(worst > 0.05, "empirical/certified ratio {worst}");
+    // the search is not vacuous: it reaches a sizeable fraction of the bound, so a K_ji too
+    // small by the factor below would have been caught
+    eprintln!("empirical/certified margin Lipschitz ratio: {worst}");
+    assert!(worst > 0.3, "empirical/certified ratio {worst}");
     let _ = Tensor::<1, Int>::from_data(TensorData::from([0i64]), &device);
 }
 
