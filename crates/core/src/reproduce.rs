@@ -53,7 +53,10 @@ mod tests {
         assert_eq!(c.args.out, PathBuf::from("x/y"));
         let d = Cli::try_parse_from(["bin"]).unwrap();
         assert!(d.args.scale() == Scale::Quick && d.args.out == std::path::Path::new("docs/results"));
-        assert_eq!(Cli::try_parse_from(["bin", "--quick"]).unwrap().args.scale(), Scale::Quick);
+        assert_eq!(
+            Cli::try_parse_from(["bin", "--quick"]).unwrap().args.scale(),
+            Scale::Quick
+        );
         assert!(Cli::try_parse_from(["bin", "--quick", "--full"]).is_err());
     }
 }

@@ -16,7 +16,7 @@
 //! | [`certify`] | §3 | certificates with the rounding allowance: prediction or ⊥, radius, VRA, curves |
 //! | [`attack`] | — | ℓ2 PGD and the empirical margin-Lipschitz lower bound |
 //! | [`soundness`] | — | attacks every certified point: one success would be a false certificate |
-//! | [`bench`] | — | training throughput of the reference workloads |
+//! | [`bench`](mod@bench) | — | training throughput of the reference workloads |
 //! | [`config`] | §6 | training configurations (files under `configs/`) |
 //! | [`train`] | §6 | the training loop: run directory, checkpoints, resume |
 //! | [`export`] | — | safetensors export of weights and converged Lipschitz constants |

@@ -4,7 +4,7 @@
 //! body's bound `K` is the product of the per-layer bounds (activations and flatten count 1);
 //! the head enters the margin bound through ‖w_j − w_i‖ (see [`crate::margin`]).
 //!
-//! Every body layer is a variant of [`Layer`], and [`Layer::bound`] matches every variant
+//! Every body layer is a variant of [`Layer`], and [`Layer::bounded`] matches every variant
 //! with no wildcard: a new layer kind without a Lipschitz bound does not compile.
 
 use crate::lipschitz::{Init, LipConv2d, LipDense, LipschitzLayer};
