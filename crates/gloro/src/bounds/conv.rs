@@ -166,10 +166,8 @@ impl ConvOperator {
                 let (f0, f1) = ((f / m1) as isize, (f % m1) as isize);
                 let mut re = DMatrix::<f64>::zeros(co, cols);
                 let mut im = DMatrix::<f64>::zeros(co, cols);
-                for u in 0..k {
-                    let (a, du) = taps[u];
-                    for v in 0..k {
-                        let (b, dv) = taps[v];
+                for (u, &(a, du)) in taps.iter().enumerate() {
+                    for (v, &(b, dv)) in taps.iter().enumerate() {
                         let phase = (f0 * du).rem_euclid(m0 as isize) as f64 / m0 as f64
                             + (f1 * dv).rem_euclid(m1 as isize) as f64 / m1 as f64;
                         let theta = std::f64::consts::TAU * phase;

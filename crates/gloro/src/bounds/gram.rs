@@ -95,7 +95,9 @@ pub(crate) fn certify_gram(g: &DMatrix<f64>, forming: f64) -> Result<SpectralBou
             continue;
         };
         let l = chol.l();
-        if l.iter().any(|v| !v.is_finite()) || (0..n).any(|i| !(l[(i, i)] > 0.0)) {
+        if l.iter().any(|v| !v.is_finite())
+            || (0..n).any(|i| l[(i, i)].partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+        {
             continue;
         }
         let factor_err = up(gamma64(n + 1) * sum_squares_up(l.iter().copied()));
