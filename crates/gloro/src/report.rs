@@ -375,4 +375,35 @@ mod tests {
         }
         assert!(anchor_for(DatasetName::FashionMnist, 0.3).is_none());
     }
+
+    #[test]
+    fn readme_headline_matches_the_records() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with("| [`docs/results/gloro.md`]"))
+            .expect("README has a gloro row");
+        let out = root.join("docs/results");
+        for (name, eps) in [("mnist-0.3-30ep", "0.3"), ("mnist-1.58-10ep", "1.58")] {
+            let r = crate::reproduce::read_record(&out, name)
+                .unwrap()
+                .unwrap()
+                .summary;
+            let claim = format!("certified VRA {:.1} %", r.final_eval.vra * 100.0);
+            assert!(
+                row.contains(&claim),
+                "README's gloro row should say `{claim}` for ε = {eps}: {row}"
+            );
+        }
+        let r = crate::reproduce::read_record(&out, "mnist-0.3-30ep")
+            .unwrap()
+            .unwrap()
+            .summary;
+        let estimate = format!(
+            "{:.1} % with the paper's power-iteration estimate",
+            r.estimate_eval.unwrap().vra * 100.0
+        );
+        assert!(row.contains(&estimate), "{estimate}: {row}");
+    }
 }
