@@ -151,3 +151,103 @@ fn ndarray_conv_and_transposed_conv_agree_with_flex() {
 fn ndarray_forward_backward_and_sgd_step_agree_with_flex() {
     forward_backward_and_sgd_step_agree_on(BackendKind::Ndarray.device().unwrap());
 }
+
+/// ssl-dynamics' whole pre-training loop (`pretrain`: augmented views, BYOL + DirectPred steps,
+/// the kNN monitor, then the linear probe of the final encoder) on `other` and on flex. The CPU
+/// backends seed the same `StdRng`, so initialisation, batch order and augmentations coincide
+/// and only floating-point summation order differs. Tolerances: 1e-3 of the largest magnitude
+/// for losses, features and `W_p`; the kNN and probe accuracies may differ by at most two test
+/// images (a near-tie flipping).
+fn ssl_pretrain_and_probe_agree_on(other: Device) {
+    use repro_core::data::{DataArgs, DatasetName, Split, load};
+    use ssl_dynamics::augment::Recipe;
+    use ssl_dynamics::byol::SslConfig;
+    use ssl_dynamics::config::PretrainConfig;
+    use ssl_dynamics::nets::{BranchConfig, EncoderKind};
+    use ssl_dynamics::predictor::PredictorKind;
+    use ssl_dynamics::probe::{ProbeConfig, extract_features};
+    use ssl_dynamics::train::{RunData, pretrain};
+
+    let branch = BranchConfig::new(EncoderKind::SmallConv {
+        channels: vec![8, 16],
+        strides: vec![2, 2],
+    })
+    .with_in_channels(1)
+    .with_projector_hidden(32)
+    .with_projector_out(16);
+    let cfg = PretrainConfig {
+        ssl: SslConfig {
+            copy_target_at_start: true,
+            ..SslConfig::byol(branch, PredictorKind::direct_pred())
+        },
+        dataset: DatasetName::Mnist,
+        pretrain_splits: vec![Split::Train],
+        recipe: Recipe::Mnist,
+        batch: 32,
+        epochs: 1,
+        train_limit: None,
+        knn_k: 5,
+        knn_train_limit: 128,
+        probe: ProbeConfig {
+            epochs: 20,
+            lr: 1e-2,
+            batch: 32,
+            ..ProbeConfig::default()
+        },
+        seed: 5,
+    };
+    let args = DataArgs::default();
+    let train = load(DatasetName::Mnist, Split::Train, &args).unwrap().dataset;
+    let test = load(DatasetName::Mnist, Split::Test, &args).unwrap().dataset;
+    let data = RunData {
+        pretrain: train.take(128),
+        train: train.take(256),
+        test: test.take(128),
+        embedded_subset: true,
+    };
+    let flex = Device::flex();
+    let (ta, ra) = pretrain(&cfg, &data, None, &flex).unwrap();
+    let (tb, rb) = pretrain(&cfg, &data, None, &other).unwrap();
+    // Trained where asked: the trainer's device and every tensor of its networks.
+    assert_eq!(tb.device, other, "trainer device");
+    assert!(
+        tb.networks().devices().iter().all(|d| *d == other),
+        "networks on {:?}",
+        tb.networks().devices()
+    );
+    assert_eq!(ra.losses.len(), 4);
+    let f64s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+    assert_close(&f64s(&ra.losses), &f64s(&rb.losses), 1e-3, "per-step loss");
+    let (la, lb) = (&ra.logs[0], &rb.logs[0]);
+    assert_close(&[la.z_std as f32], &[lb.z_std as f32], 1e-3, "collapse monitor");
+    let wa = ta.online().predictor.linear_weight().unwrap();
+    let wb = tb.online().predictor.linear_weight().unwrap();
+    assert_close(&f64s(wa.as_slice()), &f64s(wb.as_slice()), 1e-3, "DirectPred W_p");
+    let images = data.test.take(64);
+    let fa = extract_features(&ta.encoder(), &images, Recipe::Mnist, &flex).values;
+    let fb = extract_features(&tb.encoder(), &images, Recipe::Mnist, &other).values;
+    assert_close(&fa, &fb, 1e-3, "encoder features after training");
+    let two = 2.0 / data.test.len() as f64 + 1e-12;
+    assert!(
+        (la.knn_acc - lb.knn_acc).abs() <= two,
+        "kNN {} vs {}",
+        la.knn_acc,
+        lb.knn_acc
+    );
+    let (pa, pb) = (ra.probe, rb.probe);
+    assert!(
+        pa.final_acc > 0.25,
+        "the probe learnt something (chance 0.1): {pa:?} vs {pb:?}"
+    );
+    assert!(
+        (pa.final_acc - pb.final_acc).abs() <= two,
+        "probe {pa:?} vs {pb:?}"
+    );
+    assert!((pa.train_acc - pb.train_acc).abs() <= 2.0 / data.train.len() as f64 + 1e-12);
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn ndarray_ssl_dynamics_pretraining_and_probe_agree_with_flex() {
+    ssl_pretrain_and_probe_agree_on(BackendKind::Ndarray.device().unwrap());
+}
