@@ -258,17 +258,26 @@ impl<'a> Certifier<'a> {
     /// Per example of `x`, the bound E₀ on the ℓ2 distance between the body's f32 output and
     /// its exact-arithmetic value at that point; `None` for a non-finite norm.
     pub fn feature_error_bound(&self, x: Tensor<4>) -> Vec<Option<f64>> {
-        let [b, c, h, w] = x.dims();
-        let (_, norms) = self.model.forward_traced(x);
-        let norms: Vec<Vec<f32>> = norms.into_iter().map(host_f32).collect();
-        (0..b)
-            .map(|row| {
-                let sq: Vec<f64> = norms.iter().map(|n| n[row] as f64).collect();
+        let (_, rows, input_len) = self.traced(x);
+        rows.iter()
+            .map(|sq| {
                 sq.iter()
                     .all(|v| v.is_finite())
-                    .then(|| self.body_error(&sq, c * h * w).0)
+                    .then(|| self.body_error(sq, input_len).0)
             })
             .collect()
+    }
+
+    /// One forward pass of `x`: the logits `[B·m]` on the host, per example the sums of squares
+    /// of its affine layers' inputs ([`GloroNet::forward_traced`]), and the input length C·H·W.
+    fn traced(&self, x: Tensor<4>) -> (Vec<f32>, Vec<Vec<f64>>, usize) {
+        let [b, c, h, w] = x.dims();
+        let (logits, norms) = self.model.forward_traced(x);
+        let norms: Vec<Vec<f32>> = norms.into_iter().map(host_f32).collect();
+        let rows = (0..b)
+            .map(|row| norms.iter().map(|n| n[row] as f64).collect())
+            .collect();
+        (host_f32(logits), rows, c * h * w)
     }
 
     /// The rounding allowances Δ_ji = Δ₀ + Δ₁ε of one example (input of `input_len` values)
@@ -306,31 +315,25 @@ impl<'a> Certifier<'a> {
     /// The rounding allowance Δ_ji = Δ₀ + Δ₁ε of every example of `x` for its predicted class
     /// j against each class i (indexed by i); `None` for an example with a non-finite norm.
     pub fn rounding_allowance(&self, x: Tensor<4>) -> Vec<Option<Vec<(f64, f64)>>> {
-        let [b, c, h, w] = x.dims();
-        let (logits, norms) = self.model.forward_traced(x);
-        let logits = host_f32(logits);
-        let norms: Vec<Vec<f32>> = norms.into_iter().map(host_f32).collect();
-        (0..b)
-            .map(|row| {
+        let (logits, rows, input_len) = self.traced(x);
+        rows.iter()
+            .enumerate()
+            .map(|(row, sq)| {
                 let j = argmax(&logits[row * self.classes..(row + 1) * self.classes]);
-                let sq: Vec<f64> = norms.iter().map(|n| n[row] as f64).collect();
-                self.allowance(&sq, c * h * w, j)
+                self.allowance(sq, input_len, j)
             })
             .collect()
     }
 
     /// Certificates of a batch `[B, C, H, W]`.
     pub fn certify(&self, x: Tensor<4>) -> Vec<Certificate> {
-        let [b, c, h, w] = x.dims();
-        let (logits, norms) = self.model.forward_traced(x);
-        let logits = host_f32(logits);
-        let norms: Vec<Vec<f32>> = norms.into_iter().map(host_f32).collect();
-        (0..b)
-            .map(|row| {
+        let (logits, rows, input_len) = self.traced(x);
+        rows.iter()
+            .enumerate()
+            .map(|(row, sq)| {
                 let y = &logits[row * self.classes..(row + 1) * self.classes];
                 let j = argmax(y);
-                let sq: Vec<f64> = norms.iter().map(|n| n[row] as f64).collect();
-                let radius = match (y.iter().all(|v| v.is_finite()), self.allowance(&sq, c * h * w, j)) {
+                let radius = match (y.iter().all(|v| v.is_finite()), self.allowance(sq, input_len, j)) {
                     (true, Some(delta)) => min_radius(
                         (0..self.classes)
                             .filter(|&i| i != j)
