@@ -9,7 +9,7 @@
 //! predictor (its weight from the previous step, or set now when `set_before_use`) → loss,
 //! backward, SGD → set the predictor from `F̂` → EMA update of the target.
 
-use crate::directpred::DirectPred;
+use crate::directpred::{CorrelationEstimator, DirectPred};
 use crate::ema::{copy_weights, ema_update};
 use crate::error::{Result, SslError};
 use crate::loss::symmetric_cosine_loss;
@@ -17,7 +17,9 @@ use crate::monitor::normalized_std;
 use crate::nets::{Branch, BranchConfig};
 use crate::predictor::{Predictor, PredictorKind};
 use burn::module::Module;
+use burn::module::ParamGroup;
 use burn::optim::decay::WeightDecayConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor};
@@ -56,8 +58,40 @@ pub struct SslConfig {
     pub lr: f64,
     /// SGD momentum (no dampening).
     pub momentum: f64,
-    /// Weight decay (`η` of the paper's analysis) on every trained parameter.
+    /// Weight decay (`η` of the paper's analysis) of the encoder and projector, and of the
+    /// predictor unless [`PredictorOptim::weight_decay`] sets its own.
     pub weight_decay: f64,
+    /// The predictor's parameter group (reference `predictor_optimizer`); absent = the same
+    /// settings as the encoder and projector.
+    #[serde(default)]
+    pub predictor_optim: PredictorOptim,
+}
+
+/// Optimiser settings of the predictor's parameter group: the relative learning rate `α_p`
+/// and weight decay `η_p` of the paper's analysis (Sec. 4, Eq. 6–7).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictorOptim {
+    /// `α_p`: the predictor's learning rate is `α_p · lr`.
+    pub lr_mult: f64,
+    /// `η_p`; `null` = the encoder's `weight_decay`.
+    pub weight_decay: Option<f64>,
+}
+
+impl Default for PredictorOptim {
+    fn default() -> Self {
+        Self {
+            lr_mult: 1.0,
+            weight_decay: None,
+        }
+    }
+}
+
+impl SslConfig {
+    /// The predictor's weight decay `η_p`.
+    pub fn predictor_weight_decay(&self) -> f64 {
+        self.predictor_optim.weight_decay.unwrap_or(self.weight_decay)
+    }
 }
 
 impl SslConfig {
@@ -72,6 +106,7 @@ impl SslConfig {
             lr: 0.03,
             momentum: 0.9,
             weight_decay: 4e-4,
+            predictor_optim: PredictorOptim::default(),
         }
     }
 
@@ -118,9 +153,24 @@ impl SslConfig {
         if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
             return invalid("ssl.weight_decay", format!("{} is not ≥ 0", self.weight_decay));
         }
+        let po = &self.predictor_optim;
+        if po.lr_mult.is_nan() || po.lr_mult < 0.0 {
+            return invalid(
+                "ssl.predictor_optim.lr_mult",
+                format!("{} is not ≥ 0", po.lr_mult),
+            );
+        }
+        if let Some(wd) = po.weight_decay
+            && (wd.is_nan() || wd < 0.0)
+        {
+            return invalid("ssl.predictor_optim.weight_decay", format!("{wd} is not ≥ 0"));
+        }
         self.branch.validate(origin)
     }
 }
+
+/// `ρ` of the monitor's running `F̂` (the reference's `dyn_lambda` of DirectPred).
+pub const MONITOR_RHO: f64 = 0.3;
 
 /// The trained part: encoder + projector + predictor.
 #[derive(Module, Debug)]
@@ -146,16 +196,44 @@ pub struct StepStats {
     pub eig_s: f64,
 }
 
-/// SGD with momentum (no dampening) and weight decay, as in the reference.
-fn optimizer(config: &SslConfig) -> ModuleOptimizer {
+/// SGD with momentum (no dampening) and weight decay `wd`, as in the reference.
+fn sgd(config: &SslConfig, wd: f64) -> SgdConfig {
     SgdConfig::new()
         .with_momentum(Some(
             MomentumConfig::new()
                 .with_momentum(config.momentum)
                 .with_dampening(0.0),
         ))
-        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
-        .init()
+        .with_weight_decay(Some(WeightDecayConfig::new(wd as f32)))
+}
+
+/// The predictor's parameters inside [`Online`] (matched by module path, so the group survives
+/// a checkpoint reload, which assigns parameters by path).
+fn predictor_group() -> ParamGroup {
+    ParamGroup::from_regex("^predictor\\.").expect("a valid pattern")
+}
+
+/// SGD over [`Online`]: the encoder and projector with `weight_decay`, the predictor's group
+/// with `η_p` when it differs (the reference's separate `predictor_optimizer`).
+fn optimizer(config: &SslConfig) -> ModuleOptimizer {
+    let base = sgd(config, config.weight_decay).init();
+    let wd_p = config.predictor_weight_decay();
+    if wd_p == config.weight_decay {
+        base
+    } else {
+        base.with_group(predictor_group(), sgd(config, wd_p).build(), None)
+    }
+}
+
+/// Learning rates of one step: `lr` for the encoder and projector, `α_p · lr` for the predictor.
+fn learning_rates(config: &SslConfig) -> ModuleLearningRate {
+    let alpha = config.predictor_optim.lr_mult;
+    if alpha == 1.0 {
+        return config.lr.into();
+    }
+    ModuleLrScheduler::new(config.lr)
+        .with_group(predictor_group(), config.lr * alpha)
+        .step()
 }
 
 /// Online and target networks together: the model part of a training checkpoint.
@@ -178,6 +256,9 @@ pub struct SslTrainer {
     pub optim: ModuleOptimizer,
     /// The `F̂` estimate and schedule of a directly set predictor.
     pub directpred: Option<DirectPred>,
+    /// A running `F̂` for the theory monitors ([`crate::dynamics`]) of every predictor kind
+    /// (`ρ` = 0.3; not checkpointed: after a resume it restarts from the next batch).
+    pub monitor: CorrelationEstimator,
     /// Optimiser steps taken.
     pub step: usize,
     /// The autodiff device everything lives on.
@@ -216,16 +297,15 @@ impl SslTrainer {
             target,
             optim,
             directpred,
+            monitor: CorrelationEstimator::new(MONITOR_RHO),
             step: 0,
             device: device.clone(),
         })
     }
 
-    /// Adds `[z₁; z₂]` to `F̂` (one small `d × d` product on the device, read back).
+    /// Adds `[z₁; z₂]` to the monitor's `F̂` and to DirectPred's (one small `d × d` product on
+    /// the device, read back); returns the seconds of DirectPred's share of the host work.
     fn accumulate(&mut self, z1: &Tensor<2>, z2: &Tensor<2>) -> f64 {
-        let Some(dp) = self.directpred.as_mut() else {
-            return 0.0;
-        };
         let f = Tensor::cat(vec![z1.clone().detach(), z2.clone().detach()], 0);
         let [n, d] = f.dims();
         let corr = f.clone().transpose().matmul(f.clone()).div_scalar(n as f64);
@@ -243,8 +323,14 @@ impl SslTrainer {
             .unwrap_or_default();
         let c = nalgebra::DMatrix::from_row_slice(d, d, &corr).map(|x| x as f64);
         let m = nalgebra::DVector::from_iterator(d, mean.iter().map(|&x| x as f64));
-        dp.estimator.update(c, m);
-        t0.elapsed().as_secs_f64()
+        let Some(dp) = self.directpred.as_mut() else {
+            self.monitor.update(c, m);
+            return 0.0;
+        };
+        dp.estimator.update(c.clone(), m.clone());
+        let seconds = t0.elapsed().as_secs_f64();
+        self.monitor.update(c, m);
+        seconds
     }
 
     /// `W_p` from `F̂` if DirectPred is due this step: (weight, host seconds, eig seconds).
@@ -307,7 +393,11 @@ impl SslTrainer {
             return Err(SslError::NonFinite(format!("loss at step {}", self.step)));
         }
         let grads = GradientsParams::from_grads(grads, &online);
-        online = self.optim.step(self.config.lr, online, grads);
+        online = self.optim.step(learning_rates(&self.config), online, grads);
+        if self.config.predictor == PredictorKind::LinearSymmetric {
+            // Reference `predictor_reg: symmetric`: W_p ← (W_p + W_pᵀ)/2 after every step.
+            online.predictor = online.predictor.symmetrize();
+        }
         if !set_before {
             online = self.refresh_predictor(online, &mut stats)?;
         }
@@ -357,9 +447,7 @@ impl SslTrainer {
     /// directly set predictor are put back out of the autodiff graph, as [`SslTrainer::new`] does.
     pub fn restore(&mut self, networks: Networks, optim: ModuleOptimizer, step: usize) {
         let mut online = networks.online;
-        if let PredictorKind::DirectPred(c) = &self.config.predictor
-            && c.freq <= 1
-        {
+        if !self.config.predictor.is_trained() {
             online.predictor = online.predictor.no_grad();
         }
         self.online = Some(online);

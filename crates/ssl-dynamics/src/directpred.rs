@@ -6,7 +6,11 @@
 //! - `p_j = √(s_j / max s) + ε` and `W_p = U diag(p) Uᵀ`.
 //!
 //! Variants: `p_j = s_j / max s + ε` ([`Formula::Linear`]), zero-mean `F̂ − μ̂μ̂ᵀ`
-//! (`zero_mean`), and DirectCopy `W_p = F̂ / ‖F̂‖ + εI` ([`Formula::DirectCopy`]).
+//! (`zero_mean`), and DirectCopy `W_p = F̂ + εI` without an eigendecomposition: as the reference
+//! trainer (`predictor_reg: directcopy`) does, on the raw `F̂` ([`Formula::DirectCopyRaw`]), or
+//! on `F̂` normalised by its Frobenius ([`Formula::DirectCopy`]) or spectral norm
+//! ([`Formula::DirectCopySpectral`]). The cosine loss does not see the scale of `W_p`, so the
+//! normalisation only decides how large `ε` is against `F̂`.
 
 use crate::error::{Result, SslError};
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
@@ -22,6 +26,20 @@ pub enum Formula {
     Linear,
     /// DirectCopy: `W_p = F̂ / ‖F̂‖_F + εI`, no eigendecomposition.
     DirectCopy,
+    /// DirectCopy: `W_p = F̂ / λ_max(F̂) + εI` (the scale of DirectPred's `s / max s`).
+    DirectCopySpectral,
+    /// DirectCopy as the reference trainer sets it: `W_p = F̂ + εI` (`dyn_eps` = `ε`).
+    DirectCopyRaw,
+}
+
+impl Formula {
+    /// Whether this is one of the DirectCopy forms (`W_p = F̂ + εI` after a normalisation).
+    pub fn is_direct_copy(self) -> bool {
+        matches!(
+            self,
+            Formula::DirectCopy | Formula::DirectCopySpectral | Formula::DirectCopyRaw
+        )
+    }
 }
 
 /// DirectPred settings (defaults: the README command of the reference code).
@@ -125,7 +143,7 @@ pub fn predictor_eigenvalues(s: &[f64], formula: Formula, eps: f64) -> Vec<f64> 
             let r = (sj.max(0.0) / s_max).min(1.0);
             match formula {
                 Formula::Sqrt => r.sqrt() + eps,
-                Formula::Linear | Formula::DirectCopy => r + eps,
+                _ => r + eps,
             }
         })
         .collect()
@@ -138,9 +156,15 @@ pub fn predictor_weight(f_hat: &DMatrix<f64>, formula: Formula, eps: f64) -> Res
     }
     let sym = (f_hat + f_hat.transpose()) * 0.5;
     let d = sym.nrows();
-    if formula == Formula::DirectCopy {
-        let norm = sym.norm().max(EIGEN_FLOOR);
-        return Ok(sym / norm + DMatrix::identity(d, d) * eps);
+    let identity = DMatrix::identity(d, d) * eps;
+    match formula {
+        Formula::DirectCopy => return Ok(&sym / sym.norm().max(EIGEN_FLOOR) + identity),
+        Formula::DirectCopyRaw => return Ok(sym + identity),
+        Formula::DirectCopySpectral => {
+            let top = sym.symmetric_eigenvalues().max().max(EIGEN_FLOOR);
+            return Ok(sym / top + identity);
+        }
+        Formula::Sqrt | Formula::Linear => {}
     }
     let eig = SymmetricEigen::new(sym);
     let s: Vec<f64> = eig.eigenvalues.iter().copied().collect();

@@ -10,6 +10,7 @@ use ssl_dynamics::config::PretrainConfig;
 use ssl_dynamics::linear::claims::{SgdSettings, sgd_check};
 use ssl_dynamics::linear::{Mode, OdeParams, fixed_points, integrate};
 use ssl_dynamics::reproduce::{ReproduceOptions, reproduce};
+use ssl_dynamics::sweep::{RunSet, run_one};
 use ssl_dynamics::train::{RunData, load_encoder, pretrain_resumable, probe_encoder};
 use std::path::PathBuf;
 
@@ -73,6 +74,27 @@ enum Command {
         config: PathBuf,
         #[arg(long)]
         encoder: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Train (or resume) a named set of the CPU comparison and ablation runs, or one run, and
+    /// write their records under OUT/ssl-dynamics/runs/ (runs with an up-to-date record are kept).
+    Sweep {
+        /// The set of runs.
+        #[arg(long, value_enum, conflicts_with = "only")]
+        set: Option<RunSet>,
+        /// One run, by name (e.g. mnist-byol-directpred1-s0).
+        #[arg(long)]
+        only: Option<String>,
+        /// Train again even where an up-to-date record exists.
+        #[arg(long)]
+        retrain: bool,
+        /// Results directory.
+        #[arg(long, default_value = "docs/results")]
+        out: PathBuf,
+        /// Where run directories (checkpoints) go.
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -208,6 +230,26 @@ fn main() -> Result<()> {
             let (_, device) = cli.device.device()?;
             let path = reproduce(&opts, &device)?;
             println!("wrote {}", path.display());
+        }
+        Command::Sweep {
+            set,
+            only,
+            retrain,
+            out,
+            runs_dir,
+            data,
+        } => {
+            let (_, device) = cli.device.device()?;
+            let specs = match (set, only) {
+                (_, Some(name)) => {
+                    vec![RunSet::find(&name).with_context(|| format!("no run called {name}"))?]
+                }
+                (Some(set), None) => set.runs(),
+                (None, None) => anyhow::bail!("give --set or --only"),
+            };
+            for spec in &specs {
+                run_one(spec, &out, &runs_dir, &data, retrain, &device)?;
+            }
         }
         Command::Bench {
             steps,

@@ -20,6 +20,11 @@ pub enum PredictorKind {
     },
     /// A `d × d` linear layer without bias, trained by SGD with the encoder.
     Linear,
+    /// The same, made symmetric `W_p ← (W_p + W_pᵀ)/2` after every optimiser step (reference
+    /// `predictor_reg: symmetric`; the symmetric `W_p` of the analysis, Sec. 3).
+    LinearSymmetric,
+    /// No predictor: `p = z` (a fixed identity map). The analysis predicts collapse (Sec. 3).
+    None,
     /// A `d × d` linear layer set from the correlation of the projector outputs.
     DirectPred(DirectPredConfig),
 }
@@ -30,10 +35,10 @@ impl PredictorKind {
         PredictorKind::DirectPred(DirectPredConfig::default())
     }
 
-    /// DirectCopy (`W_p = F̂/‖F̂‖ + εI`).
+    /// DirectCopy as the reference sets it (`W_p = F̂ + εI`, no normalisation).
     pub fn direct_copy() -> Self {
         PredictorKind::DirectPred(DirectPredConfig {
-            formula: Formula::DirectCopy,
+            formula: Formula::DirectCopyRaw,
             ..DirectPredConfig::default()
         })
     }
@@ -43,12 +48,30 @@ impl PredictorKind {
         match self {
             PredictorKind::Mlp { .. } => "2-layer MLP".into(),
             PredictorKind::Linear => "linear (SGD)".into(),
+            PredictorKind::LinearSymmetric => "linear (SGD, symmetrised)".into(),
+            PredictorKind::None => "no predictor".into(),
             PredictorKind::DirectPred(c) => match c.formula {
                 Formula::Sqrt => format!("DirectPred (freq {})", c.freq),
                 Formula::Linear => format!("DirectPred p=s/max s (freq {})", c.freq),
-                Formula::DirectCopy => format!("DirectCopy (freq {})", c.freq),
+                Formula::DirectCopy => format!("DirectCopy F/|F|_F (freq {})", c.freq),
+                Formula::DirectCopySpectral => format!("DirectCopy F/|F|_2 (freq {})", c.freq),
+                Formula::DirectCopyRaw => format!("DirectCopy (freq {})", c.freq),
             },
         }
+    }
+
+    /// Whether SGD trains the predictor (every kind but a fixed one and DirectPred at freq 1).
+    pub fn is_trained(&self) -> bool {
+        match self {
+            PredictorKind::None => false,
+            PredictorKind::DirectPred(c) => c.freq > 1,
+            _ => true,
+        }
+    }
+
+    /// Whether the predictor is one `d × d` matrix `W_p` (the theory monitors apply).
+    pub fn is_linear(&self) -> bool {
+        !matches!(self, PredictorKind::Mlp { .. })
     }
 
     /// Builds the module for outputs of width `d`.
@@ -56,7 +79,11 @@ impl PredictorKind {
         let linear = || LinearConfig::new(d, d).with_bias(false).init(device);
         match self {
             PredictorKind::Mlp { hidden } => Predictor::Mlp(MlpHead::new(d, *hidden, d, device)),
-            PredictorKind::Linear => Predictor::Linear(linear()),
+            PredictorKind::Linear | PredictorKind::LinearSymmetric => Predictor::Linear(linear()),
+            PredictorKind::None => {
+                let identity = DMatrix::<f64>::identity(d, d);
+                Predictor::Linear(linear().no_grad()).set_linear_weight(&identity)
+            }
             // Set every step: no gradient needed. Otherwise SGD trains it in between.
             PredictorKind::DirectPred(c) if c.freq <= 1 => Predictor::Linear(linear().no_grad()),
             PredictorKind::DirectPred(_) => Predictor::Linear(linear()),
@@ -108,6 +135,18 @@ impl Predictor {
             weight: Param::initialized(id, t),
             bias: linear.bias,
         })
+    }
+
+    /// `W_p ← (W_p + W_pᵀ)/2` in place of the linear weight (same parameter id, still trained);
+    /// an MLP predictor is returned unchanged.
+    pub fn symmetrize(self) -> Self {
+        match self.linear_weight() {
+            Some(w) => {
+                let sym = (&w + w.transpose()) * 0.5;
+                self.set_linear_weight(&sym)
+            }
+            None => self,
+        }
     }
 
     /// The linear weight as an `f64` matrix `W` with `y = W z` (for tests and reports); `None`

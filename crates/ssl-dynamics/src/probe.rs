@@ -31,6 +31,13 @@ pub struct ProbeConfig {
     pub batch: usize,
     /// Seed of the probe's initialisation and batch order.
     pub seed: u64,
+    /// Use only the first `n` labelled training images (probe and kNN monitor); absent or
+    /// `null` for all.
+    #[serde(default)]
+    pub train_limit: Option<usize>,
+    /// Use only the first `n` test images (probe and kNN monitor); absent or `null` for all.
+    #[serde(default)]
+    pub test_limit: Option<usize>,
 }
 
 impl ProbeConfig {
@@ -41,6 +48,13 @@ impl ProbeConfig {
         }
         if self.batch == 0 {
             return Err(ConfigError::invalid(origin, "probe.batch", "at least 1"));
+        }
+        if self.train_limit == Some(0) || self.test_limit == Some(0) {
+            return Err(ConfigError::invalid(
+                origin,
+                "probe.train_limit/test_limit",
+                "at least 1, or null for all images",
+            ));
         }
         if self.lr.is_nan() || self.lr <= 0.0 {
             return Err(ConfigError::invalid(
@@ -61,6 +75,8 @@ impl Default for ProbeConfig {
             weight_decay: 1e-3,
             batch: 128,
             seed: 0,
+            train_limit: None,
+            test_limit: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 use crate::augment::Recipe;
 use crate::byol::{SslTrainer, StepStats};
 use crate::config::PretrainConfig;
+use crate::dynamics::{TheoryPoint, theory_point};
 use crate::error::{Result, SslError};
 use crate::knn::knn_accuracy;
 use crate::nets::Encoder;
@@ -74,11 +75,16 @@ impl RunData {
         if let Some(n) = cfg.train_limit {
             pretrain = pretrain.take(n.min(pretrain.len()));
         }
+        let embedded_subset = train.embedded_subset || test.embedded_subset;
+        let limit = |d: ImageDataset, n: Option<usize>| match n {
+            Some(n) => d.take(n),
+            None => d,
+        };
         Ok(Self {
             pretrain,
-            train: train.dataset,
-            test: test.dataset,
-            embedded_subset: train.embedded_subset || test.embedded_subset,
+            train: limit(train.dataset, cfg.probe.train_limit),
+            test: limit(test.dataset, cfg.probe.test_limit),
+            embedded_subset,
         })
     }
 }
@@ -102,6 +108,23 @@ pub struct EpochLog {
     pub seconds: f64,
     /// Fraction of the training time spent in the eigendecomposition.
     pub eig_share: f64,
+    /// Theory monitors every [`THEORY_EVERY`] steps (spectra at the first and the last).
+    #[serde(default)]
+    pub theory: Vec<TheoryPoint>,
+}
+
+/// Steps between two [`TheoryPoint`]s.
+pub const THEORY_EVERY: usize = 10;
+
+/// The theory monitors of `trainer` now (`None` before the first batch).
+pub fn theory_now(trainer: &SslTrainer, spectra: bool) -> Option<TheoryPoint> {
+    let f = trainer.monitor.matrix(false)?;
+    let w = if trainer.config.predictor.is_linear() {
+        trainer.online().predictor.linear_weight()
+    } else {
+        None
+    };
+    Some(theory_point(trainer.step, w.as_ref(), &f, spectra))
 }
 
 /// What a run produced.
@@ -287,7 +310,8 @@ fn train_loop(
             &format!("epoch {}/{}", epoch + 1, cfg.epochs),
         );
         let mut sum = StepStats::default();
-        for b in &batches {
+        let mut theory = vec![];
+        for (i, b) in batches.iter().enumerate() {
             let x = batcher.batch_indices(&data.pretrain, b, &device).images;
             let v1 = cfg.recipe.view(x.clone());
             let v2 = cfg.recipe.view(x);
@@ -297,6 +321,11 @@ fn train_loop(
             sum.z_std += s.z_std;
             sum.p_std += s.p_std;
             sum.eig_s += s.eig_s;
+            let last = i + 1 == batches.len();
+            if trainer.step.is_multiple_of(THEORY_EVERY) || last {
+                let spectra = last || (epoch == 0 && theory.is_empty());
+                theory.extend(theory_now(&trainer, spectra));
+            }
             bar.set_message(format!("loss {:.3} std {:.3}", s.loss, s.z_std));
             bar.inc(1);
         }
@@ -313,6 +342,7 @@ fn train_loop(
             knn_acc,
             seconds: t0.elapsed().as_secs_f64(),
             eig_share: sum.eig_s / train_s.max(1e-9),
+            theory,
         };
         eprintln!(
             "epoch {:>3}: loss {:.4}  z-std {:.4}  p-std {:.4}  kNN {:.2}%  ({:.1}s)",
