@@ -110,7 +110,7 @@ mod tests {
             }
             n += 1;
         }
-        assert_eq!(n, 12, "shipped configs");
+        assert_eq!(n, 13, "shipped configs");
     }
 
     fn shipped() -> String {

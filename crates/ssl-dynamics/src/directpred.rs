@@ -236,7 +236,13 @@ mod tests {
 
     #[test]
     fn collapsed_correlation_gives_eps_identity_not_nan() {
-        for formula in [Formula::Sqrt, Formula::Linear, Formula::DirectCopy] {
+        for formula in [
+            Formula::Sqrt,
+            Formula::Linear,
+            Formula::DirectCopy,
+            Formula::DirectCopySpectral,
+            Formula::DirectCopyRaw,
+        ] {
             let w = predictor_weight(&DMatrix::zeros(4, 4), formula, 0.01).unwrap();
             assert!(w.iter().all(|x| x.is_finite()));
             assert!((w - DMatrix::identity(4, 4) * 0.01).norm() < 1e-12, "{formula:?}");
@@ -256,6 +262,11 @@ mod tests {
         assert!(
             (dc.diagonal() - DVector::from_vec(vec![4.0 / n + 0.01, 1.0 / n + 0.01, 0.01])).norm() < 1e-12
         );
+        // The reference's DirectCopy: F itself plus εI; the spectral form divides by max s = 4.
+        let raw = predictor_weight(&f, Formula::DirectCopyRaw, 0.01).unwrap();
+        assert!((raw.diagonal() - DVector::from_vec(vec![4.01, 1.01, 0.01])).norm() < 1e-12);
+        let spec = predictor_weight(&f, Formula::DirectCopySpectral, 0.01).unwrap();
+        assert!((spec.diagonal() - DVector::from_vec(vec![1.01, 0.26, 0.01])).norm() < 1e-12);
         // Zero mean: rows [1, 1] and [1, -1] have mean [1, 0] and covariance diag(0, 1).
         let mut est = CorrelationEstimator::new(0.3);
         est.update_rows(&[1.0, 1.0, 1.0, -1.0], 2, 2);

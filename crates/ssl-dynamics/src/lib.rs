@@ -20,6 +20,7 @@
 //! | [`reproduce`] | Sec. 3–6 | `reproduce`: the theory claims and the CPU training runs |
 //! | [`sweep`] | Sec. 4–6 | the CPU comparison of predictors and the ablations: named runs, records |
 //! | [`report`] | — | `ssl-dynamics.md` and its figures from the results of [`reproduce`] |
+//! | [`report_training`] | Sec. 4–6 | the training section of the report from run records and anchors |
 //! | [`bench`](mod@bench) | — | the `byol-resnet18` speed benchmark on the real training step |
 //! | [`error`] | — | the library's error type and `Result` |
 
@@ -41,6 +42,7 @@ pub mod nets;
 pub mod predictor;
 pub mod probe;
 pub mod report;
+pub mod report_training;
 pub mod reproduce;
 pub mod sweep;
 pub mod train;

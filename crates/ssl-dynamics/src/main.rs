@@ -102,9 +102,12 @@ enum Command {
     Reproduce {
         #[command(flatten)]
         args: repro_core::reproduce::ReproduceArgs,
-        /// Only the theory (seconds).
+        /// Only the theory (seconds); the training section is written from existing records.
         #[arg(long)]
         skip_training: bool,
+        /// Where run directories (checkpoints) go.
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -219,12 +222,14 @@ fn main() -> Result<()> {
         Command::Reproduce {
             args,
             skip_training,
+            runs_dir,
             data,
         } => {
             let opts = ReproduceOptions {
                 scale: args.scale(),
                 out: args.out,
                 skip_training,
+                runs_dir,
                 data,
             };
             let (_, device) = cli.device.device()?;

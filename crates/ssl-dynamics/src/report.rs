@@ -4,8 +4,8 @@
 use crate::error::{Result, SslError};
 use crate::linear::claims::{Curve, ModeRun};
 use crate::linear::{Outcome, eta_threshold};
-use crate::monitor::healthy_std;
-use crate::reproduce::{CpuRun, TheoryResults, TrainedRun, TrainingResults};
+use crate::reproduce::TheoryResults;
+use crate::sweep::RunRecord;
 use repro_core::plot::{Heatmap, LinePlot, Series, heatmap, line_plot};
 use repro_core::reproduce::Scale;
 use std::fmt::Write as _;
@@ -19,17 +19,18 @@ pub struct ReportInput<'a> {
     pub scale: Scale,
     /// The theory claims.
     pub theory: &'a TheoryResults,
-    /// The CPU training runs; `None` when skipped.
-    pub training: Option<&'a TrainingResults>,
+    /// The records of the CPU training runs.
+    pub records: &'a [RunRecord],
+    /// The published numbers.
+    pub anchors: &'a Anchors,
     /// When the reproduction started (for the total time).
     pub started: Instant,
 }
 
 /// Subdirectory of the figures, relative to the report.
-const FIGURES: &str = "ssl-dynamics";
+pub(crate) const FIGURES: &str = "ssl-dynamics";
 
-/// A collapsed projector output has a z-std below this fraction of `1/√d`.
-pub const COLLAPSE_FRACTION: f64 = 0.1;
+pub use crate::report_training::Anchors;
 
 /// Writes `out/ssl-dynamics.md` and `out/ssl-dynamics/*.png`; returns the report's path.
 pub fn write(out: &Path, input: &ReportInput) -> Result<PathBuf> {
@@ -50,13 +51,11 @@ pub fn write(out: &Path, input: &ReportInput) -> Result<PathBuf> {
     )
     .ok();
     md.push_str(&theory_section(&fig_dir, input.theory)?);
-    match input.training {
-        Some(t) => md.push_str(&training_section(&fig_dir, t)?),
-        None => {
-            md.push_str("## Training\n\nSkipped (`--skip-training`).\n\n");
-            md.push_str(&anchors());
-        }
-    }
+    md.push_str(&crate::report_training::training_section(
+        &fig_dir,
+        input.records,
+        input.anchors,
+    )?);
     writeln!(
         md,
         "\n_Total time: {:.0} s._",
@@ -76,13 +75,13 @@ fn series(curves: &[Curve]) -> Vec<Series> {
 }
 
 /// Draws `p` into `dir/name` and returns its path relative to the report.
-fn plot(dir: &Path, name: &str, p: LinePlot) -> Result<String> {
+pub(crate) fn plot(dir: &Path, name: &str, p: LinePlot) -> Result<String> {
     line_plot(&dir.join(name), &p)?;
     Ok(format!("{FIGURES}/{name}"))
 }
 
 /// A line plot with the given title, axis labels, series, log scale and range.
-fn lines(
+pub(crate) fn lines(
     title: &str,
     x: &str,
     y: &str,
@@ -510,194 +509,4 @@ fn sgd(fig_dir: &Path, t: &TheoryResults) -> Result<String> {
     )
     .ok();
     Ok(md)
-}
-
-/// The training section: setup, table, checks, figures and the published anchors.
-pub fn training_section(fig_dir: &Path, t: &TrainingResults) -> Result<String> {
-    let d = t.runs[0].config.ssl.branch.projector_out;
-    let (f1, f2) = training_figures(fig_dir, t, d)?;
-    let mut md = String::new();
-    writeln!(md, "## DirectPred and BYOL/SimSiam training (paper Sec. 6)\n").ok();
-    md.push_str(&training_setup(t));
-    md.push_str(&training_table(t, d));
-    md.push_str(&training_checks(t, d));
-    writeln!(md, "\n![kNN]({f1})\n\n![collapse]({f2})\n").ok();
-    writeln!(md, "{}", anchors()).ok();
-    Ok(md)
-}
-
-/// kNN accuracy and collapse monitor per epoch; returns both figures' paths.
-fn training_figures(fig_dir: &Path, t: &TrainingResults, d: usize) -> Result<(String, String)> {
-    let per_epoch = |r: &TrainedRun, f: &dyn Fn(&crate::train::EpochLog) -> f64| {
-        Series::new(
-            r.run.label(),
-            r.result.logs.iter().map(|l| (l.epoch as f64, f(l))).collect(),
-        )
-    };
-    let knn = t
-        .runs
-        .iter()
-        .map(|r| per_epoch(r, &|l| 100.0 * l.knn_acc))
-        .collect();
-    let mut std: Vec<Series> = t.runs.iter().map(|r| per_epoch(r, &|l| l.z_std)).collect();
-    let epochs = t.runs[0].config.epochs as f64;
-    std.push(Series::new(
-        "1/sqrt(d) (healthy)",
-        vec![(1.0, healthy_std(d)), (epochs, healthy_std(d))],
-    ));
-    let f1 = plot(
-        fig_dir,
-        "training_knn.png",
-        lines(
-            "kNN (k=200) accuracy during pre-training, MNIST, small conv encoder",
-            "epoch",
-            "kNN accuracy (%)",
-            knn,
-            false,
-            None,
-        ),
-    )?;
-    let f2 = plot(
-        fig_dir,
-        "training_collapse.png",
-        lines(
-            "Collapse monitor: std of l2-normalised projector outputs",
-            "epoch",
-            "std",
-            std,
-            false,
-            None,
-        ),
-    )?;
-    Ok((f1, f2))
-}
-
-/// What was run, in prose.
-fn training_setup(t: &TrainingResults) -> String {
-    let cfg = &t.runs[0].config;
-    let data = &t.data;
-    format!(
-        "**What we ran (CPU, 2 cores):** MNIST ({}), {} pre-training images, {} epochs, batch {} ({} steps per run), \
-         the small conv encoder (3×3 convs 32 → 64 → 128 channels, each stride 2, BN, ReLU, global average pool → 128-d), \
-         projector 128 → 512 (BN without affine, ReLU) → 128, SGD lr 0.03, momentum 0.9 (no dampening), weight decay \
-         4e-4, BYOL m = 0.996 with the target starting as a copy of the online network (as in BYOL; the DirectPred \
-         reference initialises it independently, which in a 250-step run leaves the online network regressing onto a \
-         mostly random target), DirectPred ρ = 0.3, ε = 0.01, freq 1, √ formula, set after the SGD step (reference \
-         order). MNIST augmentation: random resized crop (scale 0.3–1, aspect 3/4–4/3) only: no flip and no colour \
-         jitter on grayscale digits (not the paper's CIFAR/STL recipes, which exist in `augment.rs` and the configs). \
-         Linear probe (reference protocol): logistic regression, Adam 3e-4, weight decay 1e-3, 50 epochs on standardised \
-         frozen pooled encoder features (running BN statistics) of all {} labelled training images, tested on {} test \
-         images; we report the **final** epoch (the reference reports the best epoch, shown for comparison). The \
-         random-init baseline is the same encoder at its seed-0 initialisation with BN statistics calibrated on 20 \
-         batches; it is a strong baseline (random 3×3 conv features with BN and pooling separate MNIST well), and we \
-         keep it rather than probing a weaker representation or fewer labels. This is a CPU sanity check at toy scale, \
-         **not** a reproduction of the paper's ResNet-18 tables.\n\n",
-        if data.embedded_subset {
-            "embedded real subset of 10000 train / 2000 test images"
-        } else {
-            "full"
-        },
-        data.pretrain,
-        cfg.epochs,
-        cfg.batch,
-        cfg.epochs * data.pretrain.div_ceil(cfg.batch),
-        data.train,
-        data.test
-    )
-}
-
-/// One row per trained run, then the random-init baseline.
-fn training_table(t: &TrainingResults, d: usize) -> String {
-    let mut md = String::new();
-    writeln!(
-        md,
-        "| run | probe acc. (final epoch) | probe acc. (best epoch) | last kNN acc. | last z-std (healthy ≈ {:.3}) \
-         | last loss | time |\n|---|---|---|---|---|---|---|",
-        healthy_std(d)
-    )
-    .ok();
-    for r in &t.runs {
-        let p = &r.result.probe;
-        let (knn, zs, loss) = match r.result.logs.last() {
-            Some(l) => (
-                format!("{:.2}%", 100.0 * l.knn_acc),
-                format!("{:.4}", l.z_std),
-                format!("{:.3}", l.loss),
-            ),
-            None => ("–".into(), "–".into(), "–".into()),
-        };
-        writeln!(
-            md,
-            "| {} | {:.2}% | {:.2}% | {knn} | {zs} | {loss} | {:.0} s |",
-            r.run.label(),
-            100.0 * p.final_acc,
-            100.0 * p.best_acc,
-            r.seconds
-        )
-        .ok();
-    }
-    writeln!(
-        md,
-        "| random-init encoder (no training) | {:.2}% | {:.2}% | – | – | – | {:.0} s |",
-        100.0 * t.random_init.final_acc,
-        100.0 * t.random_init.best_acc,
-        t.random_init_seconds
-    )
-    .ok();
-    md
-}
-
-/// Per run: does it beat the random-init probe, and did its projector output collapse?
-fn training_checks(t: &TrainingResults, d: usize) -> String {
-    let mut md = String::new();
-    writeln!(md, "\n**Checks at this scale.**").ok();
-    for r in &t.runs {
-        let delta = 100.0 * (r.result.probe.final_acc - t.random_init.final_acc);
-        let (z, loss) = r
-            .result
-            .logs
-            .last()
-            .map_or((f64::NAN, f64::NAN), |l| (l.z_std, l.loss));
-        let collapsed = z < COLLAPSE_FRACTION * healthy_std(d);
-        writeln!(
-            md,
-            "- {}: probe {} the random-init encoder by {:+.2} points; projector output {} by the collapse monitor \
-             (last-epoch z-std {:.4} vs 1/√d = {:.3}, threshold {COLLAPSE_FRACTION}/√d; last-epoch loss {:.3}, −4 = all \
-             outputs aligned).",
-            r.run.label(),
-            if delta > 0.0 { "beats" } else { "does **not** beat" },
-            delta,
-            if collapsed { "**collapsed**" } else { "not collapsed" },
-            z,
-            healthy_std(d),
-            loss
-        )
-        .ok();
-    }
-    if t.runs.iter().any(|r| r.run == CpuRun::NoStopGradient) {
-        writeln!(
-            md,
-            "\nThe probe reads the encoder's pooled features, not the projector output. Once the control's projector \
-             output is constant its loss sits at −4 and the gradient reaching the encoder vanishes, so its encoder is \
-             frozen at whatever the first steps (before the collapse) made of it: its probe stays near the random-init \
-             encoder's, while the collapse shows in z-std and the loss."
-        )
-        .ok();
-    }
-    md
-}
-
-/// The published anchors (numbers we could not retrieve offline are referenced, not invented).
-pub fn anchors() -> String {
-    "### Published anchors (not re-run here)\n\n\
-     | setting | source | top-1 |\n|---|---|---|\n\
-     | STL-10, ResNet-18, 100 epochs: SGD linear predictor / 2-layer predictor / DirectPred | Tian et al. 2021 | see paper Table 1 |\n\
-     | CIFAR-10, ResNet-18, 100 epochs: SGD linear predictor / 2-layer predictor / DirectPred | Tian et al. 2021 | see paper Table 1 |\n\
-     | ImageNet, ResNet-50, 60 and 300 epochs: linear / 2-layer / DirectPred | Tian et al. 2021 | see paper Table 3 (abstract: DirectPred ≈ 2-layer BN predictor; +2.5 % over SGD linear at 300 epochs, +5 % at 60) |\n\
-     | CIFAR-10, ResNet-18, BYOL, 1000 epochs | solo-learn | 92.6 % |\n\n\
-     Full-scale runs use `crates/ssl-dynamics/configs/{cifar10,stl10}-*.json` (ResNet-18, batch 128, 100 epochs) on a \
-     GPU (`ssl-dynamics --device wgpu train --config …`, a build with the `wgpu` feature); they were not run here. \
-     Deviation: repro-core's ResNet-18 has only the CIFAR stem, so the STL-10 configs use it on 96×96 inputs instead of \
-     the ImageNet stem (7×7/2 conv + max-pool) of the reference.\n"
-        .into()
 }

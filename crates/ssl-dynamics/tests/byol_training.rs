@@ -204,3 +204,109 @@ fn without_stop_gradient_the_outputs_collapse() {
     assert!(last < 0.25 * first, "z-std {first} -> {last}");
     assert!(mean(&stats[35..], |s| s.loss) < -3.9);
 }
+
+/// Predictor weight before and after one step of a trainer with `cfg` started from `start`
+/// (so that tests running in parallel cannot change its initialisation), and a flat copy of
+/// the encoder's first conv weight after it.
+fn one_step(
+    cfg: SslConfig,
+    start: &ssl_dynamics::byol::Networks,
+    data: &ImageDataset,
+) -> (nalgebra::DMatrix<f64>, nalgebra::DMatrix<f64>, Vec<f32>) {
+    let device = Device::flex().autodiff();
+    let mut trainer = SslTrainer::new(cfg, &device).unwrap();
+    let optim = trainer.fresh_optimizer();
+    trainer.restore(start.clone(), optim, 0);
+    let w0 = trainer.online().predictor.linear_weight().unwrap();
+    let x = ImageBatcher::unit()
+        .batch_indices(data, &(0..32).collect::<Vec<_>>(), &device)
+        .images;
+    trainer.train_step(x.clone(), x.flip([3])).unwrap();
+    let w1 = trainer.online().predictor.linear_weight().unwrap();
+    let mut enc = vec![];
+    struct Grab<'a>(&'a mut Vec<f32>);
+    impl burn::module::ModuleVisitor for Grab<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            if self.0.is_empty() {
+                self.0
+                    .extend(p.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
+            }
+        }
+    }
+    trainer.online().branch.encoder.visit(&mut Grab(&mut enc));
+    (w0, w1, enc)
+}
+
+/// The predictor's group: its step is `α_p` times the base step, and its weight decay `η_p`
+/// adds exactly `−lr (η_p − η) W₀` to the first SGD step (momentum buffers start at the
+/// gradient), while the encoder's update is the same in all three runs.
+#[test]
+fn the_predictor_group_has_its_own_learning_rate_and_weight_decay() {
+    let data = mnist();
+    let base = SslConfig::simsiam(tiny_branch(), PredictorKind::Linear);
+    let start = SslTrainer::new(base.clone(), &Device::flex().autodiff())
+        .unwrap()
+        .networks();
+    let (w0, w1, enc) = one_step(base.clone(), &start, &data);
+    let mut fast = base.clone();
+    fast.predictor_optim.lr_mult = 10.0;
+    let (v0, v1, enc_fast) = one_step(fast, &start, &data);
+    assert_eq!(w0, v0, "same initialisation");
+    let step = &w1 - &w0;
+    assert!(step.amax() > 1e-6, "the predictor moved: {}", step.amax());
+    let rel = (&(&v1 - &v0) - &step * 10.0).amax() / (step.amax() * 10.0);
+    assert!(
+        rel < 1e-3,
+        "α_p = 10 step differs from 10× the base step by {rel}"
+    );
+    assert_eq!(enc, enc_fast, "the encoder's step does not depend on α_p");
+    let mut decayed = base.clone();
+    decayed.predictor_optim.weight_decay = Some(0.5);
+    let (_, u1, enc_decayed) = one_step(decayed, &start, &data);
+    let expect = &w0 * (-base.lr * (0.5 - base.weight_decay));
+    let err = (&(&u1 - &w1) - &expect).amax() / expect.amax();
+    assert!(err < 1e-3, "weight decay of the predictor group off by {err}");
+    assert_eq!(enc, enc_decayed, "the encoder keeps its own weight decay");
+}
+
+/// The symmetrised SGD predictor stays symmetric while a plain SGD one does not; "no
+/// predictor" stays the identity; DirectPred's `W_p` commutes with the monitored `F̂` (same
+/// estimate) while the SGD one does not, as the theory monitors report.
+#[test]
+fn symmetrised_and_absent_predictors_and_the_theory_monitors() {
+    let device = Device::flex().autodiff();
+    device.seed(8);
+    let data = mnist();
+    let run_kind = |kind: PredictorKind| {
+        let mut t = SslTrainer::new(SslConfig::simsiam(tiny_branch(), kind), &device).unwrap();
+        run(&mut t, &data, 12);
+        let w = t.online().predictor.linear_weight().unwrap();
+        let point = ssl_dynamics::train::theory_now(&t, true).unwrap();
+        (w, point)
+    };
+    let (w, p) = run_kind(PredictorKind::LinearSymmetric);
+    assert!(
+        (&w - w.transpose()).amax() < 1e-6,
+        "symmetrised W_p is not symmetric"
+    );
+    assert!(p.asymmetry.unwrap() < 1e-5);
+    let (w, p) = run_kind(PredictorKind::Linear);
+    let asym = p.asymmetry.unwrap();
+    assert!(asym > 1e-3, "plain SGD W_p symmetric already? asymmetry {asym}");
+    assert!(((&w - w.transpose()).norm() / w.norm() - asym).abs() < 1e-9);
+    let sgd_commutator = p.commutator.unwrap();
+    assert!(sgd_commutator > 1e-3, "{sgd_commutator}");
+    let (w, p) = run_kind(PredictorKind::None);
+    assert_eq!(w, nalgebra::DMatrix::identity(32, 32));
+    assert!(p.commutator.unwrap() < 1e-12);
+    let (_, p) = run_kind(PredictorKind::direct_pred());
+    let c = p.commutator.unwrap();
+    assert!(c < 1e-4 && c < sgd_commutator / 10.0, "DirectPred commutator {c}");
+    assert_eq!(p.f_eigs.len(), 32);
+    assert!(p.f_eigs.windows(2).all(|w| w[0] >= w[1]), "descending");
+    // DirectPred's eigenvalue on F's mode j is √(s_j / max s) + ε (floats: f32 read-back).
+    for (s, q) in p.f_eigs.iter().zip(&p.wp_on_f_modes) {
+        let expect = ((*s as f64).max(0.0) / p.f_eigs[0] as f64).sqrt() + 0.01;
+        assert!((*q as f64 - expect).abs() < 1e-3, "{q} vs {expect}");
+    }
+}
