@@ -14,7 +14,9 @@ use burn::tensor::{Bool, Distribution, Int, Tensor};
 /// PGD settings.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PgdConfig {
+    /// Radius of the ℓ2 ball attacked.
     pub eps: f64,
+    /// Gradient steps per start.
     pub steps: usize,
     /// Random starts in addition to the start at the centre.
     pub restarts: usize,
@@ -23,6 +25,7 @@ pub struct PgdConfig {
 }
 
 impl PgdConfig {
+    /// Madry et al.'s settings at radius `eps`: 100 steps, 4 random restarts, step factor 2.5.
     pub fn new(eps: f64) -> Self {
         Self {
             eps,

@@ -35,7 +35,8 @@
 //! measure what each part of the certificate costs; they are estimates, not certificates.
 
 use crate::bounds::float::{F32_MIN_NORMAL, gamma32, up};
-use crate::bounds::{BoundError, BoundMethod, ConvMethod, LayerBound, layer_bounds};
+use crate::error::{GloroError, Result};
+use crate::bounds::{BoundMethod, ConvMethod, LayerBound, layer_bounds};
 use crate::margin::{argmax, distances_upper, min_radius, pair_radius};
 use crate::model::GloroNet;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -101,17 +102,6 @@ impl CertifyOptions {
     }
 }
 
-/// Why a certifier could not be built.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum CertifyError {
-    /// A layer's bound failed (non-finite weights, no convergence, no Cholesky certificate).
-    #[error(transparent)]
-    Bound(#[from] BoundError),
-    /// K or the head is unusable.
-    #[error("{0}")]
-    Invalid(String),
-}
-
 /// The certificate of one input.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Certificate {
@@ -152,9 +142,9 @@ fn host_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 
 impl<'a> Certifier<'a> {
     /// Bounds every layer of `model` and prepares certification at `eps`.
-    pub fn new(model: &'a GloroNet, eps: f64, options: CertifyOptions) -> Result<Self, CertifyError> {
+    pub fn new(model: &'a GloroNet, eps: f64, options: CertifyOptions) -> Result<Self> {
         if !(eps.is_finite() && eps >= 0.0) {
-            return Err(CertifyError::Invalid(format!(
+            return Err(GloroError::Certifier(format!(
                 "ε = {eps} must be finite and non-negative"
             )));
         }
@@ -164,7 +154,7 @@ impl<'a> Certifier<'a> {
         let classes = model.class_weights().dims()[0];
         let head_dim = w.len() / classes.max(1);
         if w.iter().any(|v| !v.is_finite()) {
-            return Err(CertifyError::Invalid("the head has a non-finite weight".into()));
+            return Err(GloroError::Certifier("the head has a non-finite weight".into()));
         }
         let biases: Vec<f64> = match &model.head.bias {
             Some(b) => host_f32(b.val()).into_iter().map(f64::from).collect(),
@@ -194,9 +184,9 @@ impl<'a> Certifier<'a> {
         Ok(c)
     }
 
-    fn check_k(&self) -> Result<(), CertifyError> {
+    fn check_k(&self) -> Result<()> {
         if !(self.k.is_finite() && self.k > 0.0) {
-            return Err(CertifyError::Invalid(format!(
+            return Err(GloroError::Certifier(format!(
                 "K = {} is not finite and positive",
                 self.k
             )));
@@ -206,7 +196,7 @@ impl<'a> Certifier<'a> {
 
     /// A copy with K multiplied by `factor` (every layer bound scaled by factor^(1/L)): a
     /// deliberately wrong certifier for negative controls of the attack, never for results.
-    pub fn with_scaled_k(mut self, factor: f64) -> Result<Self, CertifyError> {
+    pub fn with_scaled_k(mut self, factor: f64) -> Result<Self> {
         let per_layer = factor.powf(1.0 / self.layers.len().max(1) as f64);
         for l in &mut self.layers {
             l.upper *= per_layer;
@@ -379,6 +369,7 @@ pub struct Evaluation {
     /// How the certificates were made (absent in records written before the sound path).
     #[serde(default)]
     pub options: Option<CertifyOptions>,
+    /// Points evaluated.
     pub n: usize,
     /// Fraction whose argmax is the label.
     pub clean_accuracy: f64,
@@ -391,6 +382,7 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// Tallies `certs` against `labels` at radius `eps` (body bound `k`).
     pub fn new(eps: f64, k: f64, certs: &[Certificate], labels: &[u8]) -> Self {
         let n = certs.len();
         let mut correct_radii = Vec::with_capacity(n);
@@ -576,11 +568,11 @@ mod tests {
             certs[1]
         );
         // K = 0 and K = NaN are refused
-        assert!(matches!(ok.with_scaled_k(0.0), Err(CertifyError::Invalid(_))));
+        assert!(matches!(ok.with_scaled_k(0.0), Err(GloroError::Certifier(_))));
         let ok = Certifier::new(&model, 0.1, CertifyOptions::sound(Convergence::default())).unwrap();
         assert!(matches!(
             ok.with_scaled_k(f64::NAN),
-            Err(CertifyError::Invalid(_))
+            Err(GloroError::Certifier(_))
         ));
         // a NaN weight: the layer is named, for both bound methods
         if let crate::model::Layer::Dense(d) = &mut model.layers[3] {
@@ -597,7 +589,7 @@ mod tests {
             CertifyOptions::power_iteration(Convergence::default()),
         ] {
             match Certifier::new(&model, 0.1, options) {
-                Err(CertifyError::Bound(e)) => assert_eq!(e.index, 1, "{e}"),
+                Err(GloroError::Bound(e)) => assert_eq!(e.index, 1, "{e}"),
                 Err(e) => panic!("{options:?}: wrong error {e}"),
                 Ok(c) => panic!("{options:?}: certified with NaN weights, K = {}", c.k),
             }
@@ -614,7 +606,7 @@ mod tests {
             max_iters: 10,
         };
         match Certifier::new(&model, 0.1, CertifyOptions::power_iteration(tight)) {
-            Err(CertifyError::Bound(e)) => assert!(e.message.contains("did not converge"), "{e}"),
+            Err(GloroError::Bound(e)) => assert!(e.message.contains("did not converge"), "{e}"),
             other => panic!("expected a convergence error, got {:?}", other.map(|c| c.k)),
         }
         let c = Certifier::new(&model, 0.1, CertifyOptions::sound(tight)).unwrap();

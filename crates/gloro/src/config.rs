@@ -33,27 +33,36 @@ pub struct TrainConfig {
     /// Free-form description shown in reports.
     #[serde(default)]
     pub description: String,
+    /// Dataset trained and certified on.
     pub dataset: DatasetName,
+    /// Network (§6: 2C2F, 4C3F, 6C2F, 8C2F).
     pub architecture: Architecture,
     #[serde(default = "default_activation")]
+    /// MinMax (the paper's) or ReLU.
     pub activation: Activation,
     #[serde(default = "default_init")]
+    /// Weight initialisation.
     pub init: Init,
     /// Radius certified at evaluation.
     pub eps: f64,
     /// Target training radius (the reference trains at a larger ε than it certifies).
     pub train_eps: f64,
     #[serde(default = "default_eps_schedule")]
+    /// How the training radius grows to `train_eps`.
     pub eps_schedule: EpsSchedule,
     /// Multiplies `train_eps` at the end of the schedule (1.0: none).
     #[serde(default = "default_overshoot")]
     pub overshoot: f64,
+    /// Training loss over the m+1 logits (§5).
     pub loss: LossKind,
     /// λ of the TRADES losses (unused by cross-entropy).
     #[serde(default = "default_lambda")]
     pub lambda: LambdaSchedule,
+    /// Training epochs.
     pub epochs: usize,
+    /// Images per step.
     pub batch_size: usize,
+    /// Learning-rate schedule.
     pub lr: LrSchedule,
     /// Adam's ε (the reference's Keras default).
     #[serde(default = "default_adam_epsilon")]
@@ -62,8 +71,10 @@ pub struct TrainConfig {
     #[serde(default = "default_power_iterations")]
     pub power_iterations: usize,
     #[serde(default)]
+    /// Power-iteration convergence for the per-epoch estimate.
     pub convergence: Convergence,
     #[serde(default = "default_margin")]
+    /// Tight per-pair ⊥ margin (Eq. 5) or the naive global one.
     pub margin: MarginForm,
     /// Random resized crop, flip, saturation/contrast jitter and noise (CIFAR recipes).
     #[serde(default)]
@@ -75,6 +86,7 @@ pub struct TrainConfig {
     #[serde(default)]
     pub test_limit: usize,
     #[serde(default = "default_eval_batch")]
+    /// Images per forward pass at evaluation.
     pub eval_batch: usize,
 }
 

@@ -18,16 +18,10 @@
 //! nearest, so they remain upper bounds.
 
 use crate::certify::Certifier;
+use crate::error::{GloroError, Result};
 use crate::model::Layer;
 use std::collections::HashMap;
 use std::path::Path;
-
-/// Why an export failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error("{path}: {message}")]
-    Write { path: String, message: String },
-}
 
 fn floats<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
@@ -103,11 +97,8 @@ pub fn collect(certifier: &Certifier, input: [usize; 3]) -> (Vec<ExportTensor>, 
 }
 
 /// Writes the export of `certifier`'s model and bounds to `path` (atomically).
-pub fn export(certifier: &Certifier, input: [usize; 3], path: &Path) -> Result<(), ExportError> {
-    let err = |message: String| ExportError::Write {
-        path: path.display().to_string(),
-        message,
-    };
+pub fn export(certifier: &Certifier, input: [usize; 3], path: &Path) -> Result<()> {
+    let err = |message: String| GloroError::file(path, message);
     let (tensors, meta) = collect(certifier, input);
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
@@ -120,7 +111,7 @@ pub fn export(certifier: &Certifier, input: [usize; 3], path: &Path) -> Result<(
                 .map(|v| (n.clone(), v))
                 .map_err(|e| err(e.to_string()))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>>>()?;
     let info = HashMap::from([("gloro".to_string(), meta.to_string())]);
     let data = safetensors::serialize(views, Some(info)).map_err(|e| err(e.to_string()))?;
     repro_core::train::run_dir::write_atomic(path, &data).map_err(|e| err(e.to_string()))

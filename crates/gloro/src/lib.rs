@@ -22,13 +22,17 @@
 //! | [`export`] | — | safetensors export of weights and converged Lipschitz constants |
 //! | [`toy`] | Fig. 2 | two-moons toy problem and its decision-region plot |
 //! | [`reproduce`] | — | the registered runs, toy and soundness check behind the report |
+//! | [`error`] | — | [`GloroError`] and [`Result`] |
 //! | [`report`] | — | `docs/results/gloro.md` |
+
+#![warn(missing_docs)]
 
 pub mod attack;
 pub mod bench;
 pub mod bounds;
 pub mod certify;
 pub mod config;
+pub mod error;
 pub mod export;
 pub mod lipschitz;
 pub mod loss;
@@ -41,3 +45,5 @@ pub mod schedule;
 pub mod soundness;
 pub mod toy;
 pub mod train;
+
+pub use error::{GloroError, Result};

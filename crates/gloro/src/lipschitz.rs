@@ -122,12 +122,15 @@ pub fn dense(d_in: usize, d_out: usize, init: Init, device: &Device) -> Linear {
 /// A conv2d layer with its power-iteration iterate.
 #[derive(Module, Debug)]
 pub struct LipConv2d {
+    /// The convolution.
     pub conv: Conv2d,
     /// Unit iterate of the layer's input shape `[1, C_in, H, W]`.
     pub iterate: RunningState<Tensor<4>>,
     #[module(skip)]
+    /// Its stride.
     pub stride: usize,
     #[module(skip)]
+    /// Its zero padding.
     pub padding: usize,
 }
 
@@ -241,12 +244,14 @@ impl LipschitzLayer for LipConv2d {
 /// A dense layer with its power-iteration iterate.
 #[derive(Module, Debug)]
 pub struct LipDense {
+    /// The affine map.
     pub linear: Linear,
     /// Unit iterate `[1, d_in]`.
     pub iterate: RunningState<Tensor<2>>,
 }
 
 impl LipDense {
+    /// A `d_in → d_out` layer with a random power-iteration start.
     pub fn new(d_in: usize, d_out: usize, init: Init, device: &Device) -> Self {
         let linear = dense(d_in, d_out, init, device);
         let v = Tensor::<2>::random([1, d_in], Distribution::Normal(0.0, 1.0), device);
@@ -256,6 +261,7 @@ impl LipDense {
         }
     }
 
+    /// `x Wᵀ + b`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.linear.forward(x)
     }

@@ -12,8 +12,11 @@ use burn::tensor::{Int, Tensor};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum LossKind {
+    /// Cross-entropy over the m+1 logits.
     CrossEntropy,
+    /// TRADES: cross-entropy on the m logits plus λ·KL to the m+1 logits.
     TradesKl,
+    /// TRADES with cross-entropy in place of the KL term.
     TradesCe,
 }
 

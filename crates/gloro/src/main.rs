@@ -317,7 +317,10 @@ fn main() -> Result<()> {
         }
         Command::Record { run, out } => {
             let path = run.join("summary.json");
-            let summary: train::Summary = repro_core::config::load(&path)?;
+            let mut summary: train::Summary = repro_core::config::load(&path)?;
+            // the seed as the run directory recorded it when training started
+            let written: serde_json::Value = repro_core::config::load(&run.join("config.json"))?;
+            summary.seed = written["seed"].as_u64().unwrap_or(0);
             let name = run
                 .file_name()
                 .and_then(|n| n.to_str())

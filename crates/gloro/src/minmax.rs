@@ -11,6 +11,7 @@ use burn::tensor::Tensor;
 pub struct MinMax;
 
 impl MinMax {
+    /// The activation (no parameters).
     pub fn new() -> Self {
         Self
     }

@@ -17,11 +17,15 @@ use burn::tensor::{Device, Tensor};
 /// One convolution of an architecture.
 #[derive(Config, Debug, PartialEq)]
 pub struct ConvSpec {
+    /// Output channels.
     pub channels: usize,
+    /// Square kernel size.
     pub kernel: usize,
     #[config(default = 1)]
+    /// Stride.
     pub stride: usize,
     #[config(default = 1)]
+    /// Zero padding.
     pub padding: usize,
 }
 
@@ -40,13 +44,17 @@ pub enum Activation {
 pub struct GloroNetConfig {
     /// `[channels, height, width]`; a vector input of size n is `[n, 1, 1]`.
     pub input: [usize; 3],
+    /// The convolutions, in order.
     pub convs: Vec<ConvSpec>,
     /// Hidden dense widths (the head to `num_classes` is added after them).
     pub dense: Vec<usize>,
+    /// Classes m (the head has m outputs; ⊥ is appended at certification).
     pub num_classes: usize,
     #[config(default = "Activation::MinMax")]
+    /// Activation after every body layer.
     pub activation: Activation,
     #[config(default = "Init::Orthogonal")]
+    /// Weight initialisation.
     pub init: Init,
 }
 
@@ -118,10 +126,15 @@ pub struct Flatten;
 /// One layer of a GloRo body.
 #[derive(Module, Debug)]
 pub enum Layer {
+    /// A convolution with its bound.
     Conv(LipConv2d),
+    /// A dense layer with its bound.
     Dense(LipDense),
+    /// MinMax (Lipschitz 1).
     MinMax(MinMax),
+    /// ReLU (Lipschitz 1).
     Relu(Relu),
+    /// Flatten (an isometry).
     Flatten(Flatten),
 }
 
@@ -161,7 +174,9 @@ impl Layer {
 /// See [`GloroNetConfig`].
 #[derive(Module, Debug)]
 pub struct GloroNet {
+    /// The body: every layer before the head.
     pub layers: Vec<Layer>,
+    /// The last layer; its rows w_i enter the ⊥ margin ‖w_j − w_i‖ (Eq. 5).
     pub head: Linear,
 }
 
@@ -270,12 +285,21 @@ impl GloroNet {
     /// Runs every iterate towards convergence (relative tolerance `tol`, at most `max_iters`
     /// each) and returns the power-iteration estimate of K, or the first layer that did not
     /// converge. An estimate, not a certificate: see [`crate::bounds`].
-    pub fn converge_lipschitz(&self, tol: f64, max_iters: usize) -> Result<f64, String> {
+    pub fn converge_lipschitz(&self, tol: f64, max_iters: usize) -> crate::Result<f64> {
+        use crate::bounds::{BoundError, LayerKind};
         let mut k = 1.0;
-        for (i, l) in self.layers.iter().filter_map(|l| l.bounded()).enumerate() {
+        let bounded = self.layers.iter().filter_map(|l| {
+            let kind = match l {
+                Layer::Conv(_) => LayerKind::Conv2d,
+                Layer::Dense(_) => LayerKind::Dense,
+                _ => return None,
+            };
+            l.bounded().map(|b| (kind, b))
+        });
+        for (index, (kind, l)) in bounded.enumerate() {
             k *= l
                 .converge(tol, max_iters)
-                .map_err(|e| format!("body layer {i}: {e}"))?;
+                .map_err(|message| BoundError { index, kind, message })?;
         }
         Ok(k)
     }

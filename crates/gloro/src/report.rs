@@ -64,6 +64,97 @@ pub struct ReportInput {
     pub tightness: Vec<(String, String, Vec<Tightness>)>,
     /// Whether this is a `--quick` reproduction.
     pub quick: bool,
+    /// Every seed of a configuration with records of several seeds: `(label, runs)`, each run
+    /// `(command, summary)` in seed order.
+    pub seeds: Vec<(String, Vec<(String, Summary)>)>,
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_std(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = if xs.len() > 1 {
+        xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+fn pct_ms(xs: &[f64]) -> String {
+    let (m, s) = mean_std(xs);
+    format!("{:.2} ± {:.2}%", m * 100.0, s * 100.0)
+}
+
+fn seeds(md: &mut String, input: &ReportInput) {
+    if input.seeds.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Seeds
+");
+    let _ = writeln!(
+        md,
+        "Each configuration trained from several seeds (mean ± sample standard deviation over the seeds). A difference between two settings smaller than their spread is a tie.
+"
+    );
+    let _ = writeln!(
+        md,
+        "| setting | seeds | clean | certified VRA | estimate VRA | published VRA | certified VRA per seed |\n|---|---|---|---|---|---|---|"
+    );
+    for (label, runs) in &input.seeds {
+        let get = |f: &dyn Fn(&Summary) -> Option<f64>| runs.iter().filter_map(|(_, s)| f(s)).collect::<Vec<_>>();
+        let clean = get(&|s| Some(s.final_eval.clean_accuracy));
+        let vra = get(&|s| Some(s.final_eval.vra));
+        let est = get(&|s| s.estimate_eval.as_ref().map(|e| e.vra));
+        let first = &runs[0].1;
+        let published = anchor_for(first.config.dataset, first.config.eps)
+            .map_or("—".to_string(), |a| format!("{} ({} epochs)", pct(a.vra), a.epochs));
+        let per_seed: Vec<String> = runs
+            .iter()
+            .map(|(_, s)| format!("{}: {}", s.seed, pct(s.final_eval.vra)))
+            .collect();
+        let seed_list: Vec<String> = runs.iter().map(|(_, s)| s.seed.to_string()).collect();
+        let _ = writeln!(
+            md,
+            "| {label} | {} | {} | {} | {} | {published} | {} |",
+            seed_list.join(", "),
+            pct_ms(&clean),
+            pct_ms(&vra),
+            if est.len() == runs.len() { pct_ms(&est) } else { "—".into() },
+            per_seed.join("; ")
+        );
+    }
+    let _ = writeln!(md);
+    for (label, runs) in &input.seeds {
+        let first = &runs[0].1;
+        if let Some(a) = anchor_for(first.config.dataset, first.config.eps) {
+            let vra: Vec<f64> = runs.iter().map(|(_, s)| s.final_eval.vra).collect();
+            let (m, sd) = mean_std(&vra);
+            let verdict = if m - sd > a.vra {
+                "above"
+            } else if m + sd < a.vra {
+                "below"
+            } else {
+                "within one standard deviation of"
+            };
+            let _ = writeln!(
+                md,
+                "- {label}: certified VRA {} over {} seeds is {verdict} the published {} ({} epochs against {}).",
+                pct_ms(&vra),
+                runs.len(),
+                pct(a.vra),
+                first.epochs.len(),
+                a.epochs
+            );
+        }
+    }
+    let _ = writeln!(md, "\nCommands:\n");
+    for (_, runs) in &input.seeds {
+        for (cmd, _) in runs {
+            let _ = writeln!(md, "- `{cmd}`");
+        }
+    }
+    let _ = writeln!(md);
 }
 
 fn pct(x: f64) -> String {
@@ -335,6 +426,7 @@ pub fn write(out: &Path, input: &ReportInput) -> std::io::Result<PathBuf> {
         );
     }
     headline(&mut md, input);
+    seeds(&mut md, input);
     soundness_cost(&mut md, input);
     soundness(&mut md, input);
     if let Some((t, cmd)) = &input.toy {
@@ -374,6 +466,13 @@ mod tests {
             assert!(!a.source.is_empty());
         }
         assert!(anchor_for(DatasetName::FashionMnist, 0.3).is_none());
+    }
+
+    #[test]
+    fn mean_and_sample_standard_deviation() {
+        let (m, s) = mean_std(&[0.9, 0.92, 0.94]);
+        assert!((m - 0.92).abs() < 1e-12 && (s - 0.02).abs() < 1e-12, "{m} {s}");
+        assert_eq!(mean_std(&[0.5]), (0.5, 0.0));
     }
 
     #[test]

@@ -13,7 +13,8 @@ use crate::certify::{Certifier, CertifyOptions};
 use crate::config::{TrainConfig, configs_dir};
 use crate::model::GloroNet;
 use crate::report::{self, ReportInput};
-use crate::train::{self, Summary, TrainError};
+use crate::error::{GloroError, Result};
+use crate::train::{self, Summary};
 use crate::{soundness, toy};
 use burn::tensor::Device;
 use repro_core::data::{DataArgs, Split, load};
@@ -54,11 +55,21 @@ pub struct Options {
 }
 
 /// The command that trains registered run `name`.
-pub fn command(name: &str, subset: bool) -> String {
+pub fn command(name: &str, seed: u64, subset: bool) -> String {
+    let config = config_name(name, seed);
+    let seed = if seed == 0 { String::new() } else { format!(" --seed {seed}") };
     format!(
-        "cargo run --release -p gloro -- train --config crates/gloro/configs/{name}.json --name {name}{}",
+        "cargo run --release -p gloro -- train --config crates/gloro/configs/{config}.json --name {name}{seed}{}",
         if subset { " --subset" } else { "" }
     )
+}
+
+/// The configuration of run `name`: runs with seed `s` ≠ 0 are named `<config>-s<s>`.
+pub fn config_name(name: &str, seed: u64) -> &str {
+    if seed == 0 {
+        return name;
+    }
+    name.strip_suffix(&format!("-s{seed}")).unwrap_or(name)
 }
 
 /// A finished run in the compact form kept in the repository: configuration, per-epoch metrics
@@ -79,34 +90,66 @@ pub fn record_path(out: &Path, name: &str) -> PathBuf {
 }
 
 /// Writes (or overwrites) the record of run `name` under `out`.
-pub fn write_record(out: &Path, name: &str, summary: &Summary) -> std::io::Result<PathBuf> {
+pub fn write_record(out: &Path, name: &str, summary: &Summary) -> Result<PathBuf> {
     let mut summary = summary.clone();
     summary.final_eval.correct_radii.clear();
     if let Some(e) = summary.estimate_eval.as_mut() {
         e.correct_radii.clear();
     }
     let record = RunRecord {
-        command: command(name, summary.embedded_subset),
+        command: command(name, summary.seed, summary.embedded_subset),
         summary,
     };
     let path = record_path(out, name);
-    std::fs::create_dir_all(path.parent().expect("record has a parent"))?;
-    let json = serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?;
-    repro_core::train::run_dir::write_atomic(&path, &json)?;
+    let dir = path.parent().expect("record has a parent");
+    std::fs::create_dir_all(dir).map_err(|e| GloroError::file(dir, e))?;
+    let json = serde_json::to_vec_pretty(&record).map_err(|e| GloroError::file(&path, e))?;
+    repro_core::train::run_dir::write_atomic(&path, &json).map_err(|e| GloroError::file(&path, e))?;
     Ok(path)
 }
 
 /// Reads the record of run `name` under `out`, if one was written.
-pub fn read_record(out: &Path, name: &str) -> Result<Option<RunRecord>, repro_core::config::ConfigError> {
+pub fn read_record(out: &Path, name: &str) -> Result<Option<RunRecord>> {
     let path = record_path(out, name);
     if !path.is_file() {
         return Ok(None);
     }
-    repro_core::config::load(&path).map(Some)
+    Ok(Some(repro_core::config::load(&path)?))
+}
+
+/// The records of run `name` trained from other seeds (`<name>-s<seed>`), in seed order.
+pub fn seed_records(out: &Path, name: &str) -> Result<Vec<(u64, RunRecord)>> {
+    let dir = out.join("gloro").join("runs");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut found = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| GloroError::file(&dir, e))?;
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(seed) = file
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix("-s"))
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if let Some(r) = read_record(out, &file)? {
+            if r.summary.seed != seed {
+                return Err(GloroError::file(
+                    record_path(out, &file),
+                    format!("the record's seed {} does not match its name", r.summary.seed),
+                ));
+            }
+            found.push((seed, r));
+        }
+    }
+    found.sort_by_key(|(s, _)| *s);
+    Ok(found)
 }
 
 /// Runs the reproduction and writes the report; returns its path.
-pub fn run(opts: &Options, device: &Device) -> Result<PathBuf, TrainError> {
+pub fn run(opts: &Options, device: &Device) -> Result<PathBuf> {
     let mut input = ReportInput::default();
     let mut registered: Vec<(&str, &str)> = REGISTERED.to_vec();
     use repro_core::data::DatasetName;
@@ -121,7 +164,7 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf, TrainError> {
     let mut best: Option<(TrainConfig, GloroNet, RunDir)> = None;
     for (label, name) in registered {
         let cfg = TrainConfig::load(&configs_dir().join(format!("{name}.json")))
-            .map_err(|e| TrainError::Io(std::io::Error::other(e)))?;
+            ?;
         if opts.full {
             let dir = RunDir::create(&opts.runs_dir, "gloro", name, true)?;
             let (model, summary) = train::train(&cfg, &dir, &opts.data, 0, true, device)?;
@@ -130,8 +173,15 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf, TrainError> {
                 best = Some((cfg.clone(), model, dir));
             }
         }
-        if let Some(r) = read_record(&opts.out, name).map_err(|e| TrainError::Io(std::io::Error::other(e)))? {
+        if let Some(r) = read_record(&opts.out, name)? {
+            let mut group = vec![(r.command.clone(), r.summary.clone())];
             input.runs.push((label.to_string(), r.command, r.summary));
+            for (_, seeded) in seed_records(&opts.out, name)? {
+                group.push((seeded.command, seeded.summary));
+            }
+            if group.len() > 1 {
+                input.seeds.push((label.to_string(), group));
+            }
         }
     }
     if !opts.full {
@@ -139,13 +189,13 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf, TrainError> {
         data.subset = true;
         let name = "mnist-0.3-quick";
         let cfg = TrainConfig::load(&configs_dir().join(format!("{name}.json")))
-            .map_err(|e| TrainError::Io(std::io::Error::other(e)))?;
+            ?;
         let dir = RunDir::create(&opts.runs_dir, "gloro", name, false)?;
         let (model, summary) = train::train(&cfg, &dir, &data, 0, false, device)?;
         write_record(&opts.out, name, &summary)?;
         input.runs.push((
             "MNIST eps 0.3 (2C2F, quick, embedded subset)".into(),
-            command(name, true),
+            command(name, 0, true),
             summary,
         ));
         input.quick = true;
@@ -154,7 +204,7 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf, TrainError> {
     let toy_cfg = toy::ToyConfig::default();
     let (toy_model, toy_result) = toy::run(&toy_cfg, device)?;
     toy::plot(&toy_model, &toy_cfg, &opts.out.join("gloro/moons.png"), device)
-        .map_err(|e| TrainError::Io(std::io::Error::other(e)))?;
+        ?;
     input.toy = Some((toy_result, "cargo run --release -p gloro -- toy".into()));
     if let Some((cfg, model, dir)) = best {
         let ad = device.clone().autodiff();
@@ -192,11 +242,11 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf, TrainError> {
         .config([3, 32, 32], 10)
         .init(device);
     let rows = crate::bounds::tightness(&c6, Default::default(), crate::bounds::EXACT_LIMIT)
-        .map_err(|e| TrainError::Io(std::io::Error::other(e)))?;
+        ?;
     input.tightness.push((
         "6C2F, orthogonal random weights (seed 0)".into(),
         "cargo run --release -p gloro -- bounds --arch 6c2f --input 3,32,32".into(),
         rows,
     ));
-    report::write(&opts.out, &input).map_err(TrainError::Io)
+    Ok(report::write(&opts.out, &input)?)
 }

@@ -47,12 +47,16 @@ impl EpsSchedule {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LambdaSchedule {
+    /// λ at epoch 0.
     pub start: f64,
+    /// λ after the ramp.
     pub end: f64,
+    /// Epochs of the linear ramp.
     pub ramp_epochs: usize,
 }
 
 impl LambdaSchedule {
+    /// `v` at every epoch.
     pub fn constant(v: f64) -> Self {
         Self {
             start: v,
@@ -61,6 +65,7 @@ impl LambdaSchedule {
         }
     }
 
+    /// λ at `epoch` (0-based).
     pub fn at(&self, epoch: usize) -> f64 {
         if self.ramp_epochs <= 1 || epoch + 1 >= self.ramp_epochs {
             return if epoch + 1 >= self.ramp_epochs {
@@ -78,12 +83,16 @@ impl LambdaSchedule {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LrSchedule {
+    /// The initial learning rate.
     pub base: f64,
+    /// The rate the decay would reach at the last epoch.
     pub floor: f64,
+    /// Epochs at `base` before the decay starts.
     pub hold: usize,
 }
 
 impl LrSchedule {
+    /// The rate at `epoch` (0-based) of `epochs`.
     pub fn at(&self, epoch: usize, epochs: usize) -> f64 {
         if epoch < self.hold || epochs <= self.hold {
             return self.base;

@@ -1,7 +1,8 @@
 //! The 2-D toy problem: two interleaved half-moons, a small dense GloRo Net, and a plot of
 //! its decision regions with the ⊥ band between them (the picture of the paper's Fig. 2).
 
-use crate::certify::{Certifier, CertifyError, CertifyOptions, Convergence};
+use crate::certify::{Certifier, CertifyOptions, Convergence};
+use crate::error::Result;
 use crate::loss::{LossKind, gloro_loss};
 use crate::margin::{MarginForm, gloro_logits};
 use crate::model::{Activation, GloroNet, GloroNetConfig};
@@ -43,12 +44,19 @@ pub fn two_moons(n: usize, noise: f64, seed: u64) -> (Vec<[f32; 2]>, Vec<u8>) {
 /// Settings of the toy run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ToyConfig {
+    /// Training points.
     pub points: usize,
+    /// Standard deviation of the Gaussian noise added to the moons.
     pub noise: f64,
+    /// Radius certified and trained for.
     pub eps: f64,
+    /// Hidden layer widths.
     pub hidden: Vec<usize>,
+    /// Full-batch Adam steps.
     pub steps: usize,
+    /// Learning rate.
     pub lr: f64,
+    /// Seed of the data and the initialisation.
     pub seed: u64,
 }
 
@@ -69,8 +77,11 @@ impl Default for ToyConfig {
 /// Result of [`run`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ToyResult {
+    /// Training accuracy.
     pub clean_accuracy: f64,
+    /// Training VRA at ε.
     pub vra: f64,
+    /// Sound body bound K.
     pub k: f64,
 }
 
@@ -81,7 +92,7 @@ fn as_tensor(pts: &[[f32; 2]], device: &Device) -> Tensor<4> {
 
 /// Trains a dense GloRo Net on two moons; returns the model (inference copy) and its
 /// certification on a fresh test sample.
-pub fn run(cfg: &ToyConfig, device: &Device) -> Result<(GloroNet, ToyResult), CertifyError> {
+pub fn run(cfg: &ToyConfig, device: &Device) -> Result<(GloroNet, ToyResult)> {
     let ad = device.clone().autodiff();
     ad.seed(cfg.seed);
     let (pts, labels) = two_moons(cfg.points, cfg.noise, cfg.seed);
@@ -125,7 +136,7 @@ pub fn plot(
     cfg: &ToyConfig,
     path: &Path,
     device: &Device,
-) -> Result<(), repro_core::plot::PlotError> {
+) -> Result<()> {
     let (x_range, y_range, res) = ((-1.5, 2.5), (-1.0, 1.5), 160usize);
     let mut grid = Vec::with_capacity(res * res);
     for r in 0..res {
@@ -135,13 +146,7 @@ pub fn plot(
             grid.push([gx as f32, gy as f32]);
         }
     }
-    let certifier =
-        Certifier::new(model, cfg.eps, CertifyOptions::sound(Convergence::default())).map_err(|e| {
-            repro_core::plot::PlotError {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            }
-        })?;
+    let certifier = Certifier::new(model, cfg.eps, CertifyOptions::sound(Convergence::default()))?;
     let certs = certifier.certify(as_tensor(&grid, device));
     let values: Vec<Vec<f64>> = certs
         .chunks(res)
@@ -167,7 +172,7 @@ pub fn plot(
         categorical: true,
         ..Default::default()
     };
-    heatmap(path, &map)
+    Ok(heatmap(path, &map)?)
 }
 
 #[cfg(all(test, feature = "flex"))]

@@ -5,7 +5,8 @@
 //! `model.bpk` and `summary.json` at the end.
 
 use crate::bounds::{ConvMethod, LayerBound};
-use crate::certify::{Certifier, CertifyError, CertifyOptions, Evaluation};
+use crate::certify::{Certifier, CertifyOptions, Evaluation};
+use crate::error::{GloroError, Result};
 use crate::config::TrainConfig;
 use crate::loss::gloro_loss;
 use crate::margin::gloro_logits;
@@ -22,10 +23,15 @@ use std::time::Instant;
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochMetrics {
+    /// Epoch (1-based).
     pub epoch: usize,
+    /// Learning rate used.
     pub lr: f64,
+    /// Training radius used.
     pub train_eps: f64,
+    /// TRADES λ used.
     pub lambda: f64,
+    /// Mean training loss.
     pub loss: f64,
     /// Clean accuracy on the training batches as they were trained.
     pub train_accuracy: f64,
@@ -33,17 +39,22 @@ pub struct EpochMetrics {
     pub train_vra: f64,
     /// Sound body bound K after the epoch (Fourier bounds for convs).
     pub k: f64,
+    /// Clean test accuracy.
     pub test_accuracy: f64,
     /// Certified VRA at the evaluation ε with that K and the rounding allowance.
     pub test_vra: f64,
+    /// Wall-clock seconds of the epoch (training and evaluation).
     pub seconds: f64,
 }
 
 /// What a finished run reports (`summary.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
+    /// The configuration trained.
     pub config: TrainConfig,
+    /// Whether the data was the embedded MNIST subset.
     pub embedded_subset: bool,
+    /// Per-epoch metrics.
     pub epochs: Vec<EpochMetrics>,
     /// The certificate on the test set: sound per-layer bounds and the rounding allowance.
     pub final_eval: Evaluation,
@@ -59,8 +70,13 @@ pub struct Summary {
     /// Time to certify the test set, sound against the estimate.
     #[serde(default)]
     pub certify_cost: Option<CertifyCost>,
+    /// Certified VRA against radius, `(ε, VRA)` pairs, from the final certificate.
     pub vra_curve: Vec<(f64, f64)>,
+    /// The device trained on.
     pub backend: String,
+    /// The run's seed.
+    #[serde(default)]
+    pub seed: u64,
 }
 
 /// Seconds spent certifying the test set: bounding the layers, then the forward passes and
@@ -77,27 +93,6 @@ pub struct CertifyCost {
     pub estimate_bound_seconds: f64,
     /// Certifying the points with the estimate.
     pub estimate_eval_seconds: f64,
-}
-
-/// Why training stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error(transparent)]
-    Data(#[from] repro_core::data::DataError),
-    #[error(transparent)]
-    Checkpoint(#[from] repro_core::train::CheckpointError),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("certification: {0}")]
-    Certify(#[from] CertifyError),
-    #[error("non-finite loss {loss} at epoch {epoch}, step {step}: lower the learning rate or ε")]
-    NonFinite { epoch: usize, step: usize, loss: f64 },
-    #[error("dataset {dataset} has shape {found:?}, the configuration expects {expected:?}")]
-    Shape {
-        dataset: String,
-        found: [usize; 3],
-        expected: [usize; 3],
-    },
 }
 
 /// All images of a dataset as one `[N, C, H, W]` tensor in [0, 1], and the labels.
@@ -129,15 +124,22 @@ fn augment_batch(x: Tensor<4>) -> Tensor<4> {
 /// Hyper-parameters of one training step.
 #[derive(Debug, Clone, Copy)]
 pub struct StepParams {
+    /// The loss.
     pub loss: crate::loss::LossKind,
+    /// The ⊥ margin form.
     pub margin: crate::margin::MarginForm,
+    /// Power iterations per layer in this step.
     pub power_iterations: usize,
+    /// Training radius.
     pub eps: f64,
+    /// TRADES λ.
     pub lambda: f64,
+    /// Learning rate.
     pub lr: f64,
 }
 
 impl StepParams {
+    /// The step's parameters at the schedule's current `eps`, `lambda` and `lr`.
     pub fn from_config(cfg: &TrainConfig, eps: f64, lambda: f64, lr: f64) -> Self {
         Self {
             loss: cfg.loss,
@@ -153,6 +155,7 @@ impl StepParams {
 /// What one step measured on its batch.
 #[derive(Debug, Clone, Copy)]
 pub struct StepOutput {
+    /// Batch loss.
     pub loss: f64,
     /// Rows whose logits' argmax is the label.
     pub correct: usize,
@@ -233,14 +236,14 @@ pub fn train(
     seed: u64,
     resume: bool,
     device: &Device,
-) -> Result<(GloroNet, Summary), TrainError> {
+) -> Result<(GloroNet, Summary)> {
     let ad = device.clone().autodiff();
     seed_everything(seed, &ad);
     let (expected, _) = cfg.input_shape();
     let train_set = load(cfg.dataset, Split::Train, data)?;
     let test_set = load(cfg.dataset, Split::Test, data)?;
     if train_set.dataset.shape != expected {
-        return Err(TrainError::Shape {
+        return Err(GloroError::Shape {
             dataset: train_set.dataset.name.clone(),
             found: train_set.dataset.shape,
             expected,
@@ -262,6 +265,8 @@ pub fn train(
         eprintln!("resuming {} after epoch {}", run.path.display(), ck.step);
         state = ck.state;
     }
+    // lines logged after the last checkpoint are logged again by this run
+    run.rewind_metrics(state.epochs.len())?;
 
     let start = state.epochs.len();
     for epoch in start..cfg.epochs {
@@ -271,6 +276,10 @@ pub fn train(
             .eps_schedule
             .at(epoch, cfg.epochs, cfg.train_eps, cfg.overshoot);
         let lambda = cfg.lambda.at(epoch);
+        if epoch > 0 {
+            // the resume rule: every later epoch's random draws come from (seed, epoch)
+            ad.seed(repro_core::train::unit_seed(seed, epoch));
+        }
         // reshuffle per epoch from the run's seed so a resumed run sees the same order
         let batches = repro_core::data::dataset::epoch_batches(n, cfg.batch_size, Some(seed), epoch, false);
         let bar = progress_bar(
@@ -298,7 +307,7 @@ pub fn train(
             );
             model = next;
             if !out.loss.is_finite() {
-                return Err(TrainError::NonFinite {
+                return Err(GloroError::NonFinite {
                     epoch,
                     step: step_index,
                     loss: out.loss,
@@ -399,6 +408,7 @@ pub fn train(
         certify_cost: Some(cost),
         vra_curve,
         backend: format!("{device:?}"),
+        seed,
     };
     let json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
     repro_core::train::run_dir::write_atomic(&run.file("summary.json"), &json)?;
@@ -416,22 +426,15 @@ pub struct TrainedRun {
 
 impl TrainedRun {
     /// Opens the run in `dir` on `device`.
-    pub fn open(dir: &std::path::Path, device: &Device) -> Result<Self, TrainError> {
+    pub fn open(dir: &std::path::Path, device: &Device) -> Result<Self> {
         #[derive(Deserialize)]
         struct Written {
             config: TrainConfig,
         }
         let path = dir.join("config.json");
-        let written: Written = serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| {
-            TrainError::Io(std::io::Error::new(
-                e.kind(),
-                format!(
-                    "{}: cannot read ({e}); is it a gloro run directory?",
-                    path.display()
-                ),
-            ))
-        })?)
-        .map_err(|e| TrainError::Io(std::io::Error::other(format!("{}: {e}", path.display()))))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| GloroError::file(&path, format!("cannot read ({e}); is it a gloro run directory?")))?;
+        let written: Written = serde_json::from_str(&text).map_err(|e| GloroError::file(&path, e))?;
         let config = written.config;
         let model =
             repro_core::train::checkpoint::load_model(config.network().init(device), &dir.join("model.bpk"))?;

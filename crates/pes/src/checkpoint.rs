@@ -1,5 +1,7 @@
 //! Meta-training checkpoints: θ, the outer optimiser, the estimator's persistent values
-//! (clock, ξ, perturbation counters) and the particles' inner states.
+//! (clock, ξ, perturbation counters) and the particles' inner states, in the workspace's one
+//! checkpoint format ([`repro_core::train::checkpoint`]) under the workspace's resume rule
+//! ([`repro_core::train::resume`]).
 //!
 //! **Step.** A checkpoint's step is `MetaState::iteration`: the number of outer iterations
 //! completed (estimates taken and applied to θ). Resuming from step `n` runs iteration
@@ -12,22 +14,17 @@
 //! part of the snapshot too; initial networks from the config's seed. A resumed run therefore
 //! reseeds each generator where the interrupted one would have, and draws the same numbers.
 //!
-//! **Files.** `state-<step>.json` (θ, optimiser, estimator snapshot, history) and
-//! `particles-<step>.safetensors` (the particles' inner states, f32, tensors named
-//! `particles.000`, `particles.001`, … in [`ParticleState::to_data`](crate::problems::ParticleState::to_data)
-//! order) are written atomically, then `latest.json` (naming the step) is renamed into place,
-//! so a run killed at any instant resumes from the last complete checkpoint.
+//! **Files.** The JSON index holds [`MetaState`] (θ, optimiser, estimator snapshot, history);
+//! the particles' inner states go to the checkpoint's safetensors file (f32, in
+//! [`ParticleState::to_data`](crate::problems::ParticleState::to_data) order, format
+//! `pes-particles-v1`).
 
 use crate::error::{PesError, Result};
 use crate::estimators::Snapshot;
 use crate::outer::OuterOptimizer;
-use burn::tensor::TensorData;
-use repro_core::train::run_dir::write_atomic;
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use repro_core::train::Checkpointer;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One logged outer iteration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,81 +54,8 @@ pub struct MetaState {
     pub history: Vec<MetaRecord>,
 }
 
-fn err(path: &Path, message: impl ToString) -> PesError {
-    PesError::Checkpoint {
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
-}
-
-/// The safetensors metadata key naming the format.
-const FORMAT_KEY: &str = "format";
-/// This module's format.
+/// The format tag of the particle tensors.
 const FORMAT: &str = "pes-particles-v1";
-
-fn tensor_name(i: usize) -> String {
-    format!("particles.{i:03}")
-}
-
-/// Writes `tensors` (as f32) to the safetensors file `path`, atomically.
-pub fn write_tensors(path: &Path, tensors: &[TensorData]) -> Result<()> {
-    let mut named = Vec::with_capacity(tensors.len());
-    for (i, t) in tensors.iter().enumerate() {
-        let values = t
-            .clone()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| err(path, format!("{e:?}")))?;
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        named.push((tensor_name(i), t.shape().to_vec(), bytes));
-    }
-    let views = named
-        .iter()
-        .map(|(name, shape, bytes)| {
-            TensorView::new(Dtype::F32, shape.clone(), bytes)
-                .map(|v| (name.clone(), v))
-                .map_err(|e| err(path, e))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let info = HashMap::from([(FORMAT_KEY.to_string(), FORMAT.to_string())]);
-    let bytes = safetensors::serialize(views, Some(info)).map_err(|e| err(path, e))?;
-    write_atomic(path, &bytes).map_err(|e| err(path, e))
-}
-
-/// Reads a file written by [`write_tensors`], in the order they were written.
-pub fn read_tensors(path: &Path) -> Result<Vec<TensorData>> {
-    let bytes = std::fs::read(path).map_err(|e| err(path, e))?;
-    let (_, metadata) = SafeTensors::read_metadata(&bytes).map_err(|e| err(path, e))?;
-    let format = metadata.metadata().as_ref().and_then(|m| m.get(FORMAT_KEY));
-    if format.map(String::as_str) != Some(FORMAT) {
-        return Err(err(
-            path,
-            format!("not a PES particle file (format {format:?}, expected {FORMAT})"),
-        ));
-    }
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| err(path, e))?;
-    let count = file.len();
-    let mut out = Vec::with_capacity(count);
-    for i in 0..count {
-        let name = tensor_name(i);
-        let view = file
-            .tensor(&name)
-            .map_err(|e| err(path, format!("tensor `{name}`: {e}")))?;
-        if view.dtype() != Dtype::F32 {
-            return Err(err(
-                path,
-                format!("tensor `{name}` is {:?}, expected F32", view.dtype()),
-            ));
-        }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect();
-        out.push(TensorData::new(values, view.shape().to_vec()));
-    }
-    Ok(out)
-}
 
 /// The checkpoints of one method's meta-training, in `dir`.
 #[derive(Debug, Clone)]
@@ -146,90 +70,84 @@ impl MetaCheckpointer {
         Self { dir }
     }
 
-    /// Saves the state after `state.iteration` outer iterations.
-    pub fn save(&self, state: &MetaState, snapshot: &Snapshot) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let it = state.iteration;
-        write_tensors(
-            &self.dir.join(format!("particles-{it:07}.safetensors")),
-            &snapshot.tensors,
-        )?;
-        let json = serde_json::to_vec(state).map_err(|e| err(&self.dir, e))?;
-        write_atomic(&self.dir.join(format!("state-{it:07}.json")), &json).map_err(|e| err(&self.dir, e))?;
-        let latest = self.dir.join("latest.json");
-        let previous = self.latest_iteration();
-        write_atomic(
-            &latest,
-            serde_json::json!({ "iteration": it }).to_string().as_bytes(),
-        )
-        .map_err(|e| err(&latest, e))?;
-        if let Some(p) = previous.filter(|&p| p != it) {
-            let _ = std::fs::remove_file(self.dir.join(format!("particles-{p:07}.safetensors")));
-            let _ = std::fs::remove_file(self.dir.join(format!("state-{p:07}.json")));
+    fn inner(&self) -> Checkpointer {
+        Checkpointer {
+            dir: self.dir.clone(),
+            keep: 1,
         }
-        Ok(())
     }
 
-    fn latest_iteration(&self) -> Option<usize> {
-        let text = std::fs::read_to_string(self.dir.join("latest.json")).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-        v["iteration"].as_u64().map(|i| i as usize)
+    fn err(&self, e: repro_core::train::CheckpointError) -> PesError {
+        PesError::Checkpoint {
+            path: self.dir.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Saves the state after `state.iteration` outer iterations.
+    pub fn save(&self, state: &MetaState, snapshot: &Snapshot) -> Result<()> {
+        self.inner()
+            .save_tensors(state.iteration, FORMAT, &snapshot.tensors, state)
+            .map_err(|e| self.err(e))
     }
 
     /// The latest complete checkpoint, if any.
     pub fn load(&self) -> Result<Option<(MetaState, Snapshot)>> {
-        let Some(it) = self.latest_iteration() else {
+        let inner = self.inner();
+        let Some(ck) = inner.latest::<MetaState>().map_err(|e| self.err(e))? else {
             return Ok(None);
         };
-        let path = self.dir.join(format!("state-{it:07}.json"));
-        let text = std::fs::read_to_string(&path).map_err(|e| err(&path, e))?;
-        let state: MetaState = serde_json::from_str(&text).map_err(|e| err(&path, e))?;
-        let tensors = read_tensors(&self.dir.join(format!("particles-{it:07}.safetensors")))?;
+        let tensors = inner.load_tensors(&ck, FORMAT).map_err(|e| self.err(e))?;
         let snapshot = Snapshot {
-            meta: state.estimator.clone(),
+            meta: ck.state.estimator.clone(),
             tensors,
         };
-        Ok(Some((state, snapshot)))
+        Ok(Some((ck.state, snapshot)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::TensorData;
 
-    /// Every tensor comes back with its shape and values, in the order written (also past
-    /// ten tensors, where names sorted as text would misorder them).
+    /// θ, the optimiser, the estimator snapshot and every particle tensor come back, in order
+    /// (also past ten tensors), from the latest of several checkpoints.
     #[test]
-    fn tensor_files_round_trip_in_order() {
+    fn the_latest_checkpoint_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("t.safetensors");
-        let mut tensors = vec![TensorData::new(vec![1.0f32, -2.5, 3.0, 4.0, 5.0, 6.0], [2, 3])];
-        tensors.extend((0..11).map(|i| TensorData::new(vec![i as f32; i + 1], [1, i + 1])));
-        write_tensors(&p, &tensors).unwrap();
-        let back = read_tensors(&p).unwrap();
-        assert_eq!(back.len(), tensors.len());
-        for (a, b) in tensors.iter().zip(&back) {
-            assert_eq!(a.shape().to_vec(), b.shape().to_vec());
+        let ck = MetaCheckpointer::new(dir.path().join("m"));
+        assert!(ck.load().unwrap().is_none());
+        for it in 1..=3 {
+            let state = MetaState {
+                iteration: it,
+                theta: vec![it as f64, -0.5],
+                optimizer: OuterOptimizer::new(crate::outer::OuterConfig::adam(1e-2, 0.9), 2),
+                estimator: serde_json::json!({ "clock": it }),
+                history: Vec::new(),
+            };
+            let tensors = (0..12)
+                .map(|i| TensorData::new(vec![(it * 100 + i) as f32; i + 1], [1, i + 1]))
+                .collect();
+            ck.save(
+                &state,
+                &Snapshot {
+                    meta: state.estimator.clone(),
+                    tensors,
+                },
+            )
+            .unwrap();
+        }
+        let (state, snap) = ck.load().unwrap().unwrap();
+        assert_eq!((state.iteration, state.theta.clone()), (3, vec![3.0, -0.5]));
+        assert_eq!(snap.meta["clock"], 3);
+        assert_eq!(snap.tensors.len(), 12);
+        for (i, t) in snap.tensors.iter().enumerate() {
+            assert_eq!(t.shape().to_vec(), vec![1, i + 1]);
             assert_eq!(
-                a.clone().try_to_vec::<f32>().unwrap(),
-                b.clone().try_to_vec::<f32>().unwrap()
+                t.clone().try_to_vec::<f32>().unwrap(),
+                vec![(300 + i) as f32; i + 1]
             );
         }
-        assert!(write_tensors(&p, &[]).is_ok() && read_tensors(&p).unwrap().is_empty());
-    }
-
-    /// A safetensors file of another program is refused with the path in the message.
-    #[test]
-    fn foreign_safetensors_files_are_rejected() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("other.safetensors");
-        let bytes = [0u8; 4];
-        let view = TensorView::new(Dtype::F32, vec![1], &bytes).unwrap();
-        std::fs::write(&p, safetensors::serialize([("w", view)], None).unwrap()).unwrap();
-        let e = read_tensors(&p).unwrap_err().to_string();
-        assert!(
-            e.contains("other.safetensors") && e.contains("not a PES particle file"),
-            "{e}"
-        );
     }
 }

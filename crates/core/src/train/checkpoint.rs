@@ -1,8 +1,10 @@
-//! Checkpoints that survive a killed run. Each checkpoint is a model record, an optional
-//! optimiser record and the loop's own state (`S`, e.g. epoch and metrics so far) as JSON.
-//! Every file is written under a temporary name and renamed when complete, and
-//! `checkpoint.json`, which names the files of the latest checkpoint, is renamed into place
-//! last: a run killed at any instant resumes from the last complete checkpoint.
+//! Checkpoints that survive a killed run, in one format for every paper crate. Each
+//! checkpoint is an optional model record (Burn's burnpack), an optional optimiser record, an
+//! optional file of plain tensors ([`super::tensors`], safetensors) and the loop's own state
+//! (`S`, e.g. epoch and metrics so far) as JSON. Every file is written under a temporary name
+//! and renamed when complete, and `checkpoint.json`, which names the files of the latest
+//! checkpoint, is renamed into place last: a run killed at any instant resumes from the last
+//! complete checkpoint. What a step means and how randomness resumes: [`super::resume`].
 
 use super::run_dir::{RunDir, tmp_path, write_atomic};
 use burn::module::Module;
@@ -46,10 +48,15 @@ pub enum CheckpointError {
 pub struct Checkpoint<S> {
     /// Steps or epochs completed when it was taken.
     pub step: usize,
-    /// The model record, relative to the checkpoint directory.
-    pub model_file: String,
+    /// The model record, relative to the checkpoint directory, when one was saved.
+    #[serde(default)]
+    pub model_file: Option<String>,
     /// The optimiser record, relative to the checkpoint directory, when one was saved.
+    #[serde(default)]
     pub optimizer_file: Option<String>,
+    /// Plain tensors ([`super::tensors`]), relative to the checkpoint directory, when saved.
+    #[serde(default)]
+    pub tensors_file: Option<String>,
     /// The training loop's own state.
     pub state: S,
 }
@@ -108,10 +115,38 @@ impl Checkpointer {
             }
             None => None,
         };
+        self.commit(step, Some(model_file), optimizer_file, None, state)
+    }
+
+    /// Saves a checkpoint taken after `step` whose state is plain tensors (tagged `format`,
+    /// see [`super::tensors`]) and the loop's JSON state, for loops without a Burn module.
+    pub fn save_tensors<S: Serialize>(
+        &self,
+        step: usize,
+        format: &str,
+        tensors: &[burn::tensor::TensorData],
+        state: &S,
+    ) -> Result<(), CheckpointError> {
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let name = format!("tensors-{step:06}.safetensors");
+        super::tensors::write_tensors(&self.dir.join(&name), format, tensors)?;
+        self.commit(step, None, None, Some(name), state)
+    }
+
+    /// Writes the index naming the files of the checkpoint just written, then prunes.
+    fn commit<S: Serialize>(
+        &self,
+        step: usize,
+        model_file: Option<String>,
+        optimizer_file: Option<String>,
+        tensors_file: Option<String>,
+        state: &S,
+    ) -> Result<(), CheckpointError> {
         let index = Checkpoint {
             step,
             model_file,
             optimizer_file,
+            tensors_file,
             state,
         };
         let json = serde_json::to_vec_pretty(&index).expect("checkpoint index serialises");
@@ -121,24 +156,30 @@ impl Checkpointer {
         Ok(())
     }
 
-    /// Removes the files of checkpoints older than the `keep` most recent.
+    /// Removes the files of checkpoints older than the `keep` most recent (the files named
+    /// `<part>-<step>.<ext>`; the current index's files are always among the kept).
     fn prune(&self, step: usize) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
-        let mut steps: Vec<usize> = entries
+        let parse = |name: &str| -> Option<usize> {
+            let (stem, _ext) = name.split_once('.')?;
+            let (part, s) = stem.rsplit_once('-')?;
+            ["model", "optimizer", "tensors"].contains(&part).then_some(())?;
+            s.parse().ok()
+        };
+        let files: Vec<(usize, PathBuf)> = entries
             .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_prefix("model-")?.strip_suffix(".bpk")?.parse().ok()
-            })
-            .filter(|s| *s <= step)
+            .filter_map(|e| Some((parse(&e.file_name().to_string_lossy())?, e.path())))
+            .filter(|(s, _)| *s <= step)
             .collect();
+        let mut steps: Vec<usize> = files.iter().map(|(s, _)| *s).collect();
         steps.sort_unstable();
+        steps.dedup();
         let n = steps.len().saturating_sub(self.keep);
-        for s in &steps[..n] {
-            for prefix in ["model", "optimizer"] {
-                let _ = std::fs::remove_file(self.dir.join(format!("{prefix}-{s:06}.bpk")));
+        for (s, path) in &files {
+            if steps[..n].contains(s) {
+                let _ = std::fs::remove_file(path);
             }
         }
     }
@@ -158,7 +199,24 @@ impl Checkpointer {
 
     /// Loads the checkpoint's parameters into `model`.
     pub fn load_model<M: Module, S>(&self, ck: &Checkpoint<S>, model: M) -> Result<M, CheckpointError> {
-        load_model(model, &self.dir.join(&ck.model_file))
+        let name = ck.model_file.as_ref().ok_or_else(|| CheckpointError::Record {
+            path: self.index_path(),
+            message: format!("checkpoint {} holds no model", ck.step),
+        })?;
+        load_model(model, &self.dir.join(name))
+    }
+
+    /// The checkpoint's plain tensors (written by [`Self::save_tensors`] with `format`).
+    pub fn load_tensors<S>(
+        &self,
+        ck: &Checkpoint<S>,
+        format: &str,
+    ) -> Result<Vec<burn::tensor::TensorData>, CheckpointError> {
+        let name = ck.tensors_file.as_ref().ok_or_else(|| CheckpointError::Record {
+            path: self.index_path(),
+            message: format!("checkpoint {} holds no tensors", ck.step),
+        })?;
+        super::tensors::read_tensors(&self.dir.join(name), format)
     }
 
     /// Loads the checkpoint's optimiser state into `optimizer` (unchanged if none was saved).
@@ -265,6 +323,38 @@ mod tests {
             o.step(1e-2, m, g).forward(x.clone()).into_data()
         };
         assert_eq!(step(model, &mut opt), step(reloaded, &mut opt2));
+    }
+
+    /// Loops without a Burn module (PES) checkpoint plain tensors in the same index; the
+    /// newest `keep` checkpoints survive pruning, whatever parts they hold.
+    #[test]
+    fn tensor_checkpoints_share_the_index_and_pruning() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), "core", "t", false).unwrap();
+        let ck = Checkpointer::new(&run);
+        for step in 1..=4 {
+            let t = burn::tensor::TensorData::new(vec![step as f32; 3], [3]);
+            ck.save_tensors(step, "core-test-v1", &[t], &serde_json::json!({ "it": step }))
+                .unwrap();
+        }
+        let latest: Checkpoint<serde_json::Value> = ck.latest().unwrap().unwrap();
+        assert_eq!((latest.step, latest.state["it"].as_u64()), (4, Some(4)));
+        let back = ck.load_tensors(&latest, "core-test-v1").unwrap();
+        assert_eq!(back[0].try_to_vec::<f32>().unwrap(), vec![4.0; 3]);
+        let mut names: Vec<String> = std::fs::read_dir(&ck.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["checkpoint.json", "tensors-000003.safetensors", "tensors-000004.safetensors"]
+        );
+        let e = ck
+            .load_model(&latest, MlpConfig::new(3, vec![4], 2).init(&Device::flex()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds no model"), "{e}");
     }
 
     #[test]

@@ -72,6 +72,24 @@ impl RunDir {
         writeln!(f, "{line}")
     }
 
+    /// Keeps the first `lines` lines of `metrics.jsonl` and drops the rest: on resume, the
+    /// lines a killed run logged after its last checkpoint are logged again by the resumed run.
+    pub fn rewind_metrics(&self, lines: usize) -> std::io::Result<()> {
+        let path = self.file("metrics.jsonl");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(lines)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        write_atomic(&path, kept.as_bytes())
+    }
+
     /// Reads back every line of `metrics.jsonl`.
     pub fn read_metrics(&self) -> std::io::Result<Vec<serde_json::Value>> {
         let text = match std::fs::read_to_string(self.file("metrics.jsonl")) {
@@ -121,6 +139,10 @@ mod tests {
         assert_eq!(run.read_metrics().unwrap().len(), 2);
         let resumed = RunDir::create(root.path(), "gloro", "a", true).unwrap();
         assert_eq!(resumed.read_metrics().unwrap()[1]["acc"], 0.7);
+        resumed.rewind_metrics(1).unwrap();
+        assert_eq!(resumed.read_metrics().unwrap(), [serde_json::json!({"epoch": 1, "acc": 0.5})]);
+        resumed.rewind_metrics(5).unwrap();
+        assert_eq!(resumed.read_metrics().unwrap().len(), 1);
         let fresh = RunDir::create(root.path(), "gloro", "a", false).unwrap();
         assert!(fresh.read_metrics().unwrap().is_empty());
         let cfg: serde_json::Value =
