@@ -12,7 +12,8 @@
 //! | [`checkpoint`] | — | θ, optimiser and estimator state (JSON) and particle states (safetensors), atomic |
 //! | [`experiments`] | §5.1–§5.4, Figs. 4–7 | each experiment's config and runner (all methods from one θ₀, landscapes, variance) |
 //! | [`reproduce`] | — | `pes reproduce`: which experiments run at which scale |
-//! | [`report`] | — | figures and `pes.md` from the results |
+//! | [`records`] | — | run records kept in the repository (config, metrics, summary) |
+//! | [`report`] | — | figures and `pes.md` rendered from the records |
 //! | [`bench`](mod@bench) | — | the `pes-mnist-mlp` throughput benchmark |
 //! | [`error`] | — | [`PesError`] and [`Result`] |
 
@@ -27,12 +28,13 @@ pub mod meta;
 pub mod noise;
 pub mod outer;
 pub mod problems;
+pub mod records;
 pub mod report;
 pub mod reproduce;
 
 pub use error::{PesError, Result};
 pub use estimators::{
     Estimate, EstimatorConfig, EstimatorKind, GradientEstimator, NoiseReuseEs, Persistent, Rtrl, Tbptt,
-    TruncatedEs, build,
+    TruncatedEs, Uoro, build,
 };
 pub use problems::{ParticleState, UnrolledProblem, Window};

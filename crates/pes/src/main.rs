@@ -69,12 +69,37 @@ enum Command {
         #[arg(long, default_value = "runs/pes/variance")]
         out: PathBuf,
     },
-    /// Run the experiments and write `<out>/pes.md` and `<out>/pes/*.png`.
+    /// Run the experiments, write their records under `<out>/pes/runs/` and render
+    /// `<out>/pes.md` and `<out>/pes/*.png` from the records.
     Reproduce {
         #[command(flatten)]
         args: repro_core::reproduce::ReproduceArgs,
+        /// Only these experiments (record names or prefixes: influence, toy, mnist, variance).
+        #[arg(long)]
+        only: Vec<String>,
         #[command(flatten)]
         data: DataArgs,
+    },
+    /// Render `<out>/pes.md` and the figures from the run records alone.
+    Report {
+        /// Results directory.
+        #[arg(long, default_value = "docs/results")]
+        out: PathBuf,
+    },
+    /// Turn a finished `pes mnist` run folder into the run record `<out>/pes/runs/<name>/`.
+    Record {
+        /// The run folder (holds config.json and results.json).
+        #[arg(long)]
+        run: PathBuf,
+        /// Record name (e.g. mnist-cpu-k10).
+        #[arg(long)]
+        name: String,
+        /// The command that produced the run, kept in the record.
+        #[arg(long)]
+        command: String,
+        /// Results directory.
+        #[arg(long, default_value = "docs/results")]
+        out: PathBuf,
     },
     /// Measure the pes-mnist-mlp workload (particle inner steps per second).
     Bench(pes::bench::BenchArgs),
@@ -150,12 +175,24 @@ fn main() -> Result<()> {
             report::plot_variance(&curves, &out)?;
             report::save_json(&out, "variance.json", &curves)?;
         }
-        Command::Reproduce { args, data } => {
+        Command::Reproduce { args, only, data } => {
             let ctx = Context {
                 progress: true,
                 ..Context::quiet(&device)
             };
-            pes::reproduce::reproduce(args.scale(), &args.out, &data, &ctx)?;
+            pes::reproduce::reproduce(args.scale(), &only, &args.out, &data, &ctx)?;
+        }
+        Command::Report { out } => {
+            report::render(&out)?;
+        }
+        Command::Record {
+            run,
+            name,
+            command,
+            out,
+        } => {
+            pes::reproduce::record_mnist_run(&run, &name, &command, &out)?;
+            report::render(&out)?;
         }
         Command::Bench(args) => {
             let r = pes::bench::run(&args, &device)?;

@@ -1,19 +1,35 @@
-//! `pes reproduce`: which experiments run at which [`Scale`], and running them; the figures
-//! and `pes.md` are rendered by [`crate::report`].
+//! `pes reproduce`: which experiments run at which [`Scale`], each written as a run record
+//! ([`crate::records`]); `pes.md` and the figures are then rendered from the records alone by
+//! [`crate::report::render`].
 //!
-//! | experiment | `--quick` | `--full` |
+//! | experiment (record) | `--quick` | `--full` |
 //! |---|---|---|
-//! | influence balancing (§5.1) | the paper's settings | the paper's settings |
-//! | toy regression (§5.2) | 1000 outer iterations, 60×60 landscape | 20 000 iterations, 100×100 |
-//! | MNIST schedule (§5.3) | [`MnistConfig::quick`] | [`MnistConfig::full`] (days on a 2-core CPU) |
-//! | variance (§5.4) | [`VarianceConfig::quick`] | [`VarianceConfig::default`] |
+//! | influence balancing (`influence`) | the paper's settings, 3 seeds | the same |
+//! | toy regression (`toy`) | the paper's settings: 20 000 iterations, 3 seeds | the same |
+//! | MNIST schedule (`mnist-quick`; `mnist-cpu-*`) | [`MnistConfig::quick`] | `configs/mnist-cpu-{k10,k100,valid-k10}.json` |
+//! | variance (`variance`) | [`VarianceConfig::quick`] | [`VarianceConfig::default`] |
+//!
+//! The paper-scale MNIST configuration (`configs/mnist.json`) runs with `pes mnist --config`
+//! and becomes a record with `pes record`.
 
 use crate::error::Result;
 use crate::experiments::{self, Context, InfluenceConfig, MnistConfig, ToyConfig, VarianceConfig};
-use crate::report::{self, ReportInput};
+use crate::records::{self, Record};
+use crate::report;
 use repro_core::data::DataArgs;
 use repro_core::reproduce::Scale;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// The CPU-sized MNIST configurations `--full` runs, with their record names.
+pub const MNIST_CPU: [(&str, &str); 3] = [
+    ("mnist-cpu-k10", include_str!("../configs/mnist-cpu-k10.json")),
+    ("mnist-cpu-k100", include_str!("../configs/mnist-cpu-k100.json")),
+    (
+        "mnist-cpu-valid-k10",
+        include_str!("../configs/mnist-cpu-valid-k10.json"),
+    ),
+];
 
 /// The settings of every experiment of a reproduction.
 #[derive(Debug, Clone)]
@@ -22,71 +38,133 @@ pub struct Experiments {
     pub influence: InfluenceConfig,
     /// Toy regression (§5.2).
     pub toy: ToyConfig,
-    /// MNIST learning-rate schedule (§5.3).
-    pub mnist: MnistConfig,
+    /// MNIST learning-rate schedule (§5.3): `(record name, config)`.
+    pub mnist: Vec<(String, MnistConfig)>,
     /// Variance against the number of unrolls (§5.4).
     pub variance: VarianceConfig,
 }
 
 impl Experiments {
     /// What runs at `scale` (see the module's table).
-    pub fn at(scale: Scale) -> Self {
+    pub fn at(scale: Scale) -> Result<Self> {
         let quick = scale == Scale::Quick;
-        let mut toy = ToyConfig::default();
-        if quick {
-            toy.iterations = 1000;
-            toy.grid = 60;
-        }
-        Self {
+        let mnist = if quick {
+            vec![("mnist-quick".to_string(), MnistConfig::quick())]
+        } else {
+            MNIST_CPU
+                .iter()
+                .map(|(name, text)| Ok((name.to_string(), repro_core::config::parse(text, name)?)))
+                .collect::<Result<_>>()?
+        };
+        Ok(Self {
             influence: InfluenceConfig::default(),
-            toy,
-            mnist: if quick {
-                MnistConfig::quick()
-            } else {
-                MnistConfig::full()
-            },
+            toy: ToyConfig::default(),
+            mnist,
             variance: if quick {
                 VarianceConfig::quick()
             } else {
                 VarianceConfig::default()
             },
-        }
+        })
     }
 }
 
-/// Runs every experiment at `scale`, drawing each figure as soon as its experiment ends, and
-/// writes `out/pes.md`; returns its path.
-pub fn reproduce(scale: Scale, out: &Path, data: &DataArgs, ctx: &Context) -> Result<PathBuf> {
-    let plan = Experiments::at(scale);
-    let dir = report::figures_dir(out);
-    std::fs::create_dir_all(&dir)?;
-
-    eprintln!("== influence balancing ==");
-    let influence = experiments::influence::run(&plan.influence, ctx)?;
-    report::plot_influence(&influence, &dir)?;
-
-    eprintln!("== toy regression ==");
-    let toy = experiments::toy::run(&plan.toy, ctx)?;
-    report::plot_toy(&toy, &dir)?;
-
-    eprintln!("== MNIST learning-rate schedule ==");
-    let mnist = experiments::mnist::run(&plan.mnist, data, ctx)?;
-    report::plot_mnist(&mnist, &dir)?;
-
-    eprintln!("== variance ==");
-    let curves = experiments::variance::run(&plan.variance, &ctx.device)?;
-    report::plot_variance(&curves, &dir)?;
-
-    let device = format!("{:?}", ctx.device);
-    report::write(
+fn save<C: Serialize, R: Serialize>(
+    out: &Path,
+    name: &str,
+    command: &str,
+    config: &C,
+    metrics: &R,
+) -> Result<()> {
+    let summary = summary(name, &serde_json::to_value(metrics)?);
+    records::save(
         out,
-        &ReportInput {
-            scale,
-            device: &device,
-            influence: (&plan.influence, &influence),
-            toy: (&plan.toy, &toy),
-            mnist: (&plan.mnist, &mnist),
-            variance: (&plan.variance, &curves),
+        name,
+        &Record {
+            command: command.to_string(),
+            config,
+            metrics,
+            summary,
         },
-    )
+    )?;
+    Ok(())
+}
+
+/// The headline numbers of a record: each run's method, seed and final evaluation.
+pub fn summary(name: &str, metrics: &serde_json::Value) -> serde_json::Value {
+    let runs = metrics
+        .get("runs")
+        .or_else(|| metrics.is_array().then_some(metrics))
+        .and_then(|r| r.as_array());
+    match runs {
+        Some(runs) if runs.first().is_some_and(|r| r.get("history").is_some()) => {
+            let finals: Vec<serde_json::Value> = runs
+                .iter()
+                .map(|r| {
+                    let last = r["history"].as_array().and_then(|h| h.last()).cloned();
+                    serde_json::json!({
+                        "method": r["label"], "seed": r["config"]["seed"],
+                        "final_theta": last.as_ref().map(|l| l["theta"].clone()),
+                        "final_eval": last.as_ref().map(|l| l["eval"].clone()),
+                        "seconds": r["seconds"],
+                    })
+                })
+                .collect();
+            serde_json::json!({ "experiment": name, "final": finals, "optimum": metrics.get("optimum") })
+        }
+        _ => serde_json::json!({ "experiment": name, "curves": metrics }),
+    }
+}
+
+/// Runs every experiment of `only` (all when empty) at `scale`, writes their records under
+/// `out/pes/runs/` and renders `out/pes.md` from the records; returns its path.
+pub fn reproduce(
+    scale: Scale,
+    only: &[String],
+    out: &Path,
+    data: &DataArgs,
+    ctx: &Context,
+) -> Result<PathBuf> {
+    let plan = Experiments::at(scale)?;
+    let flag = if scale == Scale::Quick {
+        "--quick"
+    } else {
+        "--full"
+    };
+    let wants = |name: &str| only.is_empty() || only.iter().any(|o| name.starts_with(o.as_str()));
+    let command = |name: &str| format!("cargo run --release -p pes -- reproduce {flag} --only {name}");
+
+    if wants("influence") {
+        eprintln!("== influence balancing ==");
+        let runs = experiments::influence::run(&plan.influence, ctx)?;
+        save(out, "influence", &command("influence"), &plan.influence, &runs)?;
+    }
+    if wants("toy") {
+        eprintln!("== toy regression ==");
+        let toy = experiments::toy::run(&plan.toy, ctx)?;
+        save(out, "toy", &command("toy"), &plan.toy, &toy)?;
+    }
+    for (name, cfg) in &plan.mnist {
+        if wants(name) {
+            eprintln!("== MNIST learning-rate schedule ({name}) ==");
+            let mnist = experiments::mnist::run(cfg, data, ctx)?;
+            save(out, name, &command(name), cfg, &mnist)?;
+        }
+    }
+    if wants("variance") {
+        eprintln!("== variance ==");
+        let curves = experiments::variance::run(&plan.variance, &ctx.device)?;
+        save(out, "variance", &command("variance"), &plan.variance, &curves)?;
+    }
+    report::render(out)
+}
+
+/// Turns a finished `pes mnist` run folder (`config.json`, `results.json`) into the record
+/// `name` under `out`.
+pub fn record_mnist_run(run: &Path, name: &str, command: &str, out: &Path) -> Result<PathBuf> {
+    let config: MnistConfig = repro_core::config::load(&run.join("config.json"))?;
+    let text = std::fs::read_to_string(run.join("results.json"))?;
+    let result: experiments::MnistResult = serde_json::from_str(&text)?;
+    save(out, name, command, &config, &result)?;
+    Ok(records::path(out, name))
 }

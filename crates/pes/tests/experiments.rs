@@ -14,7 +14,7 @@ fn influence(kind: EstimatorKind, k: usize) -> Vec<MetaRecord> {
     let p = InfluenceBalancing::default();
     let cfg = EstimatorConfig::new(kind, k, 1000, 0.1).with_seed(3);
     let mut est = build(&cfg, &p, &d).unwrap();
-    let mut eval = |th: &[f64]| Ok(p.eval_losses(th, 500, &d)[0]);
+    let mut eval = |th: &[f64]| Ok(p.eval_losses(th, 500)[0]);
     let opts = MetaOptions::quiet(&cfg.label(), 3000, 100);
     meta_train(
         &p,
@@ -62,7 +62,7 @@ fn toy(kind: EstimatorKind, k: usize, sigma: f64, iterations: usize) -> Vec<Meta
     let p = ToyRegression::default();
     let cfg = EstimatorConfig::new(kind, k, 100, sigma).with_seed(0);
     let mut est = build(&cfg, &p, &d).unwrap();
-    let mut eval = |th: &[f64]| Ok(p.meta_losses(th, &d)[0]);
+    let mut eval = |th: &[f64]| Ok(p.meta_loss(th));
     let opts = MetaOptions::quiet(&cfg.label(), iterations, 10);
     let outer = OuterConfig::adam(1e-2, 0.99);
     meta_train(&p, est.as_mut(), &[-4.0, -4.0], &outer, &opts, &mut eval).unwrap()

@@ -99,6 +99,9 @@ pub enum EstimatorKind {
     Rtrl,
     /// Noise-reuse ES (Li et al., 2023): one perturbation per episode, per-particle states.
     NoiseReuseEs,
+    /// Unbiased online recurrent optimisation (Tallec & Ollivier, 2018): a rank-one
+    /// stochastic estimate of the RTRL sensitivity (small host problems only).
+    Uoro,
 }
 
 impl EstimatorKind {
@@ -112,6 +115,7 @@ impl EstimatorKind {
             EstimatorKind::Bptt => "BPTT",
             EstimatorKind::Rtrl => "RTRL",
             EstimatorKind::NoiseReuseEs => "NRES",
+            EstimatorKind::Uoro => "UORO",
         }
     }
 
@@ -291,6 +295,18 @@ pub(crate) fn grad_values<const D: usize>(g: Option<Tensor<D>>, d: usize) -> Res
         });
     }
     Ok(v)
+}
+
+/// Rejects a non-finite gradient or loss of a forward-mode estimator.
+pub(crate) fn check_finite(grad: &[f64], loss: f64, what: &str) -> Result<()> {
+    if let Some(bad) = grad.iter().copied().chain([loss]).find(|x| !x.is_finite()) {
+        return Err(PesError::NonFiniteLoss {
+            what: format!("{what} estimate"),
+            particle: 0,
+            value: bad,
+        });
+    }
+    Ok(())
 }
 
 /// Reads a field of a snapshot's JSON.

@@ -12,7 +12,7 @@ use super::base::{
 };
 use crate::error::Result;
 use crate::noise::{antithetic, perturbed};
-use crate::problems::{UnrolledProblem, matrix, row_sums};
+use crate::problems::{UnrolledProblem, row_sums, theta_matrix};
 use burn::tensor::Device;
 
 /// The noise-reuse ES estimator.
@@ -59,7 +59,7 @@ impl<P: UnrolledProblem> GradientEstimator<P> for NoiseReuseEs<P::State> {
                 self.eps = antithetic(n, d, sigma, self.config.seed, self.draws)?;
                 self.draws += 1;
             }
-            let thetas = matrix(&perturbed(theta, &self.eps), n, d, &self.device);
+            let thetas = theta_matrix(problem, &perturbed(theta, &self.eps), n, d, &self.device);
             let (next, terms) = problem.unroll(state, thetas, seg.window);
             let losses = row_sums(terms, "noise-reuse ES unroll")?;
             accumulate_weighted(&mut grad, &losses, &self.eps, sigma);

@@ -14,7 +14,7 @@ use super::base::{
 };
 use crate::error::Result;
 use crate::noise::{antithetic, perturbed};
-use crate::problems::{UnrolledProblem, matrix, row_sums};
+use crate::problems::{UnrolledProblem, row_sums, theta_matrix};
 use burn::tensor::Device;
 
 /// The PES estimator (`kind = pes`).
@@ -27,6 +27,19 @@ pub struct Persistent<S> {
     states: Option<S>,
     /// Accumulated perturbations ξ (`N × d`, row-major); empty before the first truncation.
     xi: Vec<f64>,
+    fault: Option<PesFault>,
+}
+
+/// Deliberate mistakes, for tests that must tell a broken PES from the real one.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PesFault {
+    /// ξ is not reset when an episode ends (the new episode's losses are weighted by the
+    /// old episode's perturbations too).
+    XiNotReset,
+    /// ξ is not accumulated: each truncation is weighted by its own ε only (truncated ES
+    /// with persistent particle states).
+    XiNotAccumulated,
 }
 
 impl<S> Persistent<S> {
@@ -39,7 +52,15 @@ impl<S> Persistent<S> {
             calls: 0,
             states: None,
             xi: Vec::new(),
+            fault: None,
         }
+    }
+
+    /// The same estimator with a deliberate mistake (tests only).
+    #[doc(hidden)]
+    pub fn with_fault(mut self, fault: PesFault) -> Self {
+        self.fault = Some(fault);
+        self
     }
 
     /// The accumulated perturbations ξ (`N × d`, row-major).
@@ -57,7 +78,7 @@ impl<P: UnrolledProblem> GradientEstimator<P> for Persistent<P::State> {
         let (n, d, sigma) = (self.config.particles, theta.len(), self.config.sigma);
         let eps = antithetic(n, d, sigma, self.config.seed, self.calls)?;
         self.calls += 1;
-        let thetas = matrix(&perturbed(theta, &eps), n, d, &self.device);
+        let thetas = theta_matrix(problem, &perturbed(theta, &eps), n, d, &self.device);
         let mut state = match self.states.take() {
             Some(s) => s,
             None => problem.init_state(n, &self.device),
@@ -72,7 +93,11 @@ impl<P: UnrolledProblem> GradientEstimator<P> for Persistent<P::State> {
         let mut ended = 0;
         for seg in self.clock.segments(self.config.truncation, problem.horizon()) {
             if !added {
-                acc.iter_mut().zip(&eps).for_each(|(a, e)| *a += e);
+                if self.fault == Some(PesFault::XiNotAccumulated) {
+                    acc.copy_from_slice(&eps);
+                } else {
+                    acc.iter_mut().zip(&eps).for_each(|(a, e)| *a += e);
+                }
                 added = true;
             }
             let (next, terms) = problem.unroll(state, thetas.clone(), seg.window);
@@ -82,8 +107,10 @@ impl<P: UnrolledProblem> GradientEstimator<P> for Persistent<P::State> {
             self.clock.advance(&seg);
             state = if seg.ends_episode {
                 ended += 1;
-                acc.iter_mut().for_each(|a| *a = 0.0);
-                added = false;
+                if self.fault != Some(PesFault::XiNotReset) {
+                    acc.iter_mut().for_each(|a| *a = 0.0);
+                    added = false;
+                }
                 problem.init_state(n, &self.device)
             } else {
                 next

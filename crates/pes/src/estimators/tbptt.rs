@@ -2,11 +2,16 @@
 //!
 //! One state; per truncation, the gradient of the K-step loss with respect to θ by reverse
 //! mode through the K steps, the incoming state being a constant (so the influence of θ on
-//! earlier steps is dropped: biased). The state is then carried on with θ.
+//! earlier steps is dropped: biased). The state is then carried on with θ. On host problems
+//! ([`HostDynamics`](crate::problems::HostDynamics)) the same gradient comes from forward
+//! mode in f64, the sensitivity starting at zero at every truncation.
 
-use super::base::{Clock, Estimate, EstimatorConfig, GradientEstimator, Snapshot, grad_values, meta_field};
+use super::base::{
+    Clock, Estimate, EstimatorConfig, GradientEstimator, Snapshot, check_finite, grad_values, meta_field,
+};
+use super::rtrl::forward_step;
 use crate::error::Result;
-use crate::problems::{ParticleState, UnrolledProblem, matrix, row_sums};
+use crate::problems::{HostDynamics, ParticleState, UnrolledProblem, matrix, row_sums};
 use burn::tensor::{Device, Tensor};
 
 /// TBPTT (`kind = tbptt`) or BPTT (`kind = bptt`, K = T).
@@ -15,6 +20,8 @@ pub struct Tbptt<S> {
     device: Device,
     clock: Clock,
     state: Option<S>,
+    /// The state on host problems (empty before the first truncation).
+    host_state: Vec<f64>,
 }
 
 impl<S> Tbptt<S> {
@@ -25,7 +32,46 @@ impl<S> Tbptt<S> {
             device: device.clone(),
             clock: Clock::default(),
             state: None,
+            host_state: Vec::new(),
         }
+    }
+}
+
+impl<S> Tbptt<S> {
+    /// Forward-mode TBPTT on a host problem: the sensitivity starts at zero (the incoming
+    /// state is a constant) and restarts at an episode end.
+    fn estimate_host(
+        &mut self,
+        h: &dyn HostDynamics,
+        horizon: Option<usize>,
+        theta: &[f64],
+    ) -> Result<Estimate> {
+        if self.host_state.is_empty() {
+            self.host_state = h.initial();
+        }
+        let mut jac = Vec::new();
+        let mut grad = vec![0.0; theta.len()];
+        let (mut loss, mut ended) = (0.0, 0);
+        for seg in self.clock.segments(self.config.truncation, horizon) {
+            for i in 0..seg.window.steps {
+                let last = i + 1 == seg.window.steps;
+                let (l, g) = forward_step(h, &mut self.host_state, theta, seg.window.t0 + i, last, &mut jac);
+                loss += l;
+                grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+            }
+            self.clock.advance(&seg);
+            if seg.ends_episode {
+                ended += 1;
+                jac.clear();
+                self.host_state = h.initial();
+            }
+        }
+        check_finite(&grad, loss, "TBPTT")?;
+        Ok(Estimate {
+            grad,
+            loss,
+            episodes_ended: ended,
+        })
     }
 }
 
@@ -35,6 +81,9 @@ impl<P: UnrolledProblem> GradientEstimator<P> for Tbptt<P::State> {
     }
 
     fn estimate(&mut self, problem: &P, theta: &[f64]) -> Result<Estimate> {
+        if let Some(h) = problem.host() {
+            return self.estimate_host(h, problem.horizon(), theta);
+        }
         let d = theta.len();
         let theta_t = matrix(theta, 1, d, &self.device).autodiff().require_grad();
         let mut state = match self.state.take() {
@@ -73,11 +122,15 @@ impl<P: UnrolledProblem> GradientEstimator<P> for Tbptt<P::State> {
     }
 
     fn snapshot(&self) -> Snapshot {
-        Snapshot::new(serde_json::json!({ "clock": self.clock }), self.state.as_ref())
+        Snapshot::new(
+            serde_json::json!({ "clock": self.clock, "host_state": self.host_state }),
+            self.state.as_ref(),
+        )
     }
 
     fn restore(&mut self, mut snapshot: Snapshot) -> Result<()> {
         self.clock = meta_field(&snapshot.meta, "clock")?;
+        self.host_state = meta_field::<Option<Vec<f64>>>(&snapshot.meta, "host_state")?.unwrap_or_default();
         self.state = snapshot.state(&self.device)?;
         Ok(())
     }

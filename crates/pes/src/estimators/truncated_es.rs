@@ -11,7 +11,7 @@ use super::base::{
 };
 use crate::error::Result;
 use crate::noise::{antithetic, perturbed};
-use crate::problems::{ParticleState, UnrolledProblem, matrix, row_sums};
+use crate::problems::{ParticleState, UnrolledProblem, row_sums, theta_matrix};
 use burn::tensor::Device;
 
 /// Truncated ES (`kind = truncated-es`) or ES over whole episodes (`kind = es`, K = T).
@@ -48,7 +48,7 @@ impl<P: UnrolledProblem> GradientEstimator<P> for TruncatedEs<P::State> {
         self.calls += 1;
         let mut rows = perturbed(theta, &eps);
         rows.extend_from_slice(theta);
-        let thetas = matrix(&rows, n + 1, d, &self.device);
+        let thetas = theta_matrix(problem, &rows, n + 1, d, &self.device);
         let mut state = match &self.shared {
             Some(s) => s.repeat(n + 1),
             None => problem.init_state(n + 1, &self.device),

@@ -40,8 +40,23 @@ pub struct MnistConfig {
     pub grid_decay: (f64, f64),
     /// Use at most this many training images (0: all 50 000).
     pub train_images: usize,
-    /// Seed of the initial network, the minibatches and the perturbations.
-    pub seed: u64,
+    /// The meta-objective summed over the episode.
+    pub objective: MnistObjective,
+    /// Images held out from the end of the training images for the validation objective.
+    pub validation_images: usize,
+    /// Seeds of the initial network, the minibatches and the perturbations: every method
+    /// runs once per seed (the landscape uses the first).
+    pub seeds: Vec<u64>,
+}
+
+/// The meta-objective of the MNIST experiment (§5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum MnistObjective {
+    /// Sum over the episode of the training loss on a fresh training batch.
+    TrainingLoss,
+    /// Sum over the episode of the error rate (1 − accuracy) on a batch of held-out images.
+    ValidationError,
 }
 
 impl MnistConfig {
@@ -66,7 +81,9 @@ impl MnistConfig {
             grid_lr: (-4.0, 1.0),
             grid_decay: (-1.0, 2.5),
             train_images: 0,
-            seed: 0,
+            objective: MnistObjective::TrainingLoss,
+            validation_images: 10_000,
+            seeds: vec![0],
         }
     }
 
@@ -108,8 +125,9 @@ pub struct MnistResult {
     pub train_images: usize,
 }
 
-/// The MNIST inner problem of `config` (first 50 000 training images, or fewer).
-pub fn problem(config: &MnistConfig, data: &DataArgs) -> Result<(MnistSchedule, bool, usize)> {
+/// The MNIST inner problem of `config` with `seed` (first 50 000 training images, or fewer;
+/// for the validation objective the last `validation_images` of them are held out).
+pub fn problem(config: &MnistConfig, data: &DataArgs, seed: u64) -> Result<(MnistSchedule, bool, usize)> {
     let loaded = load(DatasetName::Mnist, Split::Train, data)?;
     let ds = loaded.dataset;
     let mut n = ds.len().min(50_000);
@@ -126,19 +144,30 @@ pub fn problem(config: &MnistConfig, data: &DataArgs) -> Result<(MnistSchedule, 
         );
         labels.push(ds.label(i));
     }
-    let problem = MnistSchedule::new(
+    let (objective, validation) = match config.objective {
+        MnistObjective::TrainingLoss => (ObjectiveBatch::Fresh, None),
+        MnistObjective::ValidationError => {
+            let held = config.validation_images.min(n / 2).max(1);
+            let split = n - held;
+            let valid = Batches::Sampled {
+                images: images.split_off(split * 784),
+                labels: labels.split_off(split),
+                seed: seed ^ 0x5EED,
+            };
+            n = split;
+            (ObjectiveBatch::ValidationError, Some(valid))
+        }
+    };
+    let mut problem = MnistSchedule::new(
         config.hidden,
         config.batch_size,
         Some(config.horizon),
-        ObjectiveBatch::Fresh,
-        Batches::Sampled {
-            images,
-            labels,
-            seed: config.seed,
-        },
+        objective,
+        Batches::Sampled { images, labels, seed },
         Init::TruncatedNormal,
-        config.seed,
+        seed,
     );
+    problem.validation = validation;
     Ok((problem, loaded.embedded_subset, n))
 }
 
@@ -171,7 +200,8 @@ pub fn landscape(problem: &MnistSchedule, thetas: &[f64], steps: usize, device: 
 /// MNIST learning-rate schedule (§5.3): landscape, then every method from
 /// (log 0.003, log 30).
 pub fn run(config: &MnistConfig, data: &DataArgs, ctx: &Context) -> Result<MnistResult> {
-    let (problem, embedded_subset, train_images) = problem(config, data)?;
+    let first = config.seeds.first().copied().unwrap_or(0);
+    let (problem0, embedded_subset, train_images) = problem(config, data, first)?;
     if embedded_subset {
         eprintln!("MNIST: using the embedded 10 000-image subset (full MNIST not found)");
     }
@@ -186,7 +216,7 @@ pub fn run(config: &MnistConfig, data: &DataArgs, ctx: &Context) -> Result<Mnist
         .then(|| repro_core::train::progress_bar(centres.len().div_ceil(chunk) as u64, "heatmap"));
     let mut values = Vec::with_capacity(centres.len());
     for part in flat.chunks(2 * chunk) {
-        values.extend(landscape(&problem, part, config.horizon, &d));
+        values.extend(landscape(&problem0, part, config.horizon, &d));
         if let Some(b) = &bar {
             b.inc(1);
         }
@@ -200,20 +230,24 @@ pub fn run(config: &MnistConfig, data: &DataArgs, ctx: &Context) -> Result<Mnist
         values: values.chunks(config.grid).map(|r| r.to_vec()).collect(),
     };
     let horizon = config.horizon;
-    let mut eval = |th: &[f64]| Ok(landscape(&problem, th, horizon, &d)[0]);
-    let runs = train_all(
-        &problem,
-        Plan {
-            methods: &config.methods,
-            seed: config.seed,
-            theta0: &config.theta0,
-            outer: &config.outer,
-            iterations: config.iterations,
-            eval_every: config.eval_every,
-        },
-        ctx,
-        &mut eval,
-    )?;
+    let mut runs = Vec::new();
+    for &seed in &config.seeds {
+        let (problem, _, _) = problem(config, data, seed)?;
+        let mut eval = |th: &[f64]| Ok(landscape(&problem, th, horizon, &d)[0]);
+        runs.extend(train_all(
+            &problem,
+            Plan {
+                methods: &config.methods,
+                seed,
+                theta0: &config.theta0,
+                outer: &config.outer,
+                iterations: config.iterations,
+                eval_every: config.eval_every,
+            },
+            ctx,
+            &mut eval,
+        )?);
+    }
     Ok(MnistResult {
         runs,
         heatmap,

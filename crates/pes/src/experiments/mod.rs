@@ -65,7 +65,7 @@ impl Context {
             iterations,
             eval_every,
             checkpoint_every: self.checkpoint_every,
-            label: config.label(),
+            label: format!("{} seed {}", config.label(), config.seed),
             run: self.run.clone(),
             resume: self.resume,
             progress: self.progress,
@@ -118,8 +118,19 @@ pub struct Grid {
     pub x: (f64, f64),
     /// Range of the vertical axis.
     pub y: (f64, f64),
-    /// The values, one row per vertical cell.
+    /// The values, one row per vertical cell (+∞ where the inner problem diverged; written
+    /// as `null` in JSON).
+    #[serde(deserialize_with = "nulls_as_infinity")]
     pub values: Vec<Vec<f64>>,
+}
+
+/// Reads `null` (how JSON writes a non-finite number) as +∞.
+fn nulls_as_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<Vec<f64>>, D::Error> {
+    let rows: Vec<Vec<Option<f64>>> = Deserialize::deserialize(d)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| r.into_iter().map(|v| v.unwrap_or(f64::INFINITY)).collect())
+        .collect())
 }
 
 impl Grid {

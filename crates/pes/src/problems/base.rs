@@ -6,6 +6,7 @@
 //! all particles at once, particle `i` with its own `θ_i` (row `i` of `thetas`), so that the
 //! estimators never loop over particles in Rust.
 
+use super::host::{HostDynamics, f64_matrix};
 use crate::error::{PesError, Result};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -94,21 +95,43 @@ pub trait UnrolledProblem {
     /// state and the objective terms `[particles, terms]`: the truncation's loss `L_i` is the
     /// sum of row `i`.
     fn unroll(&self, state: Self::State, thetas: Tensor<2>, window: Window) -> (Self::State, Tensor<2>);
+    /// The problem's f64 dynamics with exact derivatives, when it is small enough to run on
+    /// the host ([`host`](super::host)): θ then reaches [`UnrolledProblem::unroll`] in f64
+    /// and the forward-mode estimators (RTRL, UORO, TBPTT) use the derivatives.
+    fn host(&self) -> Option<&dyn HostDynamics> {
+        None
+    }
 }
 
-/// Sums each row of `terms` in f64 and rejects non-finite values.
+/// The θ rows handed to `problem`'s unroll: f64 for host problems (so that θ + ε keeps every
+/// digit of ε), f32 otherwise.
+pub fn theta_matrix<P: UnrolledProblem + ?Sized>(
+    problem: &P,
+    values: &[f64],
+    rows: usize,
+    cols: usize,
+    device: &Device,
+) -> Tensor<2> {
+    if problem.host().is_some() {
+        f64_matrix(values, rows, cols, device)
+    } else {
+        matrix(values, rows, cols, device)
+    }
+}
+
+/// Sums each row of `terms` (f32 or f64) in f64 and rejects non-finite values.
 pub fn row_sums(terms: Tensor<2>, what: &str) -> Result<Vec<f64>> {
     let [rows, cols] = terms.dims();
     let values = terms
         .without_autodiff()
         .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
         .map_err(|e| PesError::Config(format!("{what}: cannot read losses: {e:?}")))?;
     let mut sums = vec![0.0f64; rows];
     for (i, sum) in sums.iter_mut().enumerate() {
         for &v in &values[i * cols..(i + 1) * cols] {
-            *sum += v as f64;
+            *sum += v;
         }
         if !sum.is_finite() {
             return Err(PesError::NonFiniteLoss {

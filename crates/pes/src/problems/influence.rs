@@ -2,11 +2,12 @@
 //!
 //! `s ∈ R²³` starts at ones and evolves as `s ← A s + θ·b`, `A = 0.5 I + 0.5 U` (`U` the
 //! superdiagonal), `b` = ten +1 then thirteen −1. The loss of an unroll is `½(s₀ − 1)²` of
-//! its final state; the episode never ends. At the fixed point `s₀ = −6θ`, so the optimum is
+//! its final state; the episode never ends. Computed in f64 on the host ([`host`](super::host)). At the fixed point `s₀ = −6θ`, so the optimum is
 //! `θ* = −1/6`. Short truncations see only the direct, positive influence of θ on `s₀` and
 //! push θ the wrong way; PES and RTRL account for the long-term negative influence.
 
-use crate::problems::{UnrolledProblem, Window, matrix};
+use crate::problems::host::{HostDynamics, HostState, StepJacobians, host_unroll};
+use crate::problems::{UnrolledProblem, Window};
 use burn::tensor::{Device, Tensor};
 
 /// The influence-balancing system.
@@ -31,20 +32,6 @@ impl Default for InfluenceBalancing {
 }
 
 impl InfluenceBalancing {
-    /// `Aᵀ` (row-major `n × n`), so that a row-vector state updates as `s Aᵀ`.
-    fn a_transposed(&self) -> Vec<f64> {
-        let n = self.n;
-        let mut at = vec![0.0; n * n];
-        for i in 0..n {
-            at[i * n + i] = 0.5;
-            if i + 1 < n {
-                // A[i][i+1] = 0.5  ⇒  Aᵀ[i+1][i] = 0.5
-                at[(i + 1) * n + i] = 0.5;
-            }
-        }
-        at
-    }
-
     /// The sign vector `b`.
     pub fn signs(&self) -> Vec<f64> {
         (0..self.n)
@@ -94,26 +81,70 @@ impl InfluenceBalancing {
         (loss, grad)
     }
 
-    /// Loss of a fresh `steps`-step unroll (final state) for each θ (the paper's metric).
-    pub fn eval_losses(&self, thetas: &[f64], steps: usize, device: &Device) -> Vec<f64> {
-        let t = matrix(thetas, thetas.len(), 1, device);
-        let s = self.init_state(thetas.len(), device);
-        let (_, terms) = self.unroll(
-            s,
-            t,
-            Window {
-                episode: 0,
-                t0: 0,
-                steps,
-            },
-        );
-        crate::problems::row_sums(terms, "influence evaluation")
-            .unwrap_or_else(|_| vec![f64::INFINITY; thetas.len()])
+    /// Loss of a fresh `steps`-step unroll (final state) for each θ (the paper's metric), in
+    /// f64.
+    pub fn eval_losses(&self, thetas: &[f64], steps: usize) -> Vec<f64> {
+        thetas
+            .iter()
+            .map(|&th| {
+                let mut s = self.initial();
+                (0..steps).fold(0.0, |_, t| self.step(&mut s, &[th], t, t + 1 == steps))
+            })
+            .collect()
+    }
+}
+
+impl HostDynamics for InfluenceBalancing {
+    fn state_size(&self) -> usize {
+        self.n
+    }
+    fn dim(&self) -> usize {
+        1
+    }
+    fn initial(&self) -> Vec<f64> {
+        vec![1.0; self.n]
+    }
+    /// `s ← A s + θ b`; the loss `½(s₀ − 1)²` at the end of the window.
+    fn step(&self, s: &mut [f64], theta: &[f64], _t: usize, last: bool) -> f64 {
+        let n = self.n;
+        for i in 0..n {
+            let next = if i + 1 < n { s[i + 1] } else { 0.0 };
+            let b = if i < self.positives { 1.0 } else { -1.0 };
+            s[i] = 0.5 * s[i] + 0.5 * next + theta[0] * b;
+        }
+        if last { 0.5 * (s[0] - 1.0).powi(2) } else { 0.0 }
+    }
+    fn jacobians(&self, s: &[f64], theta: &[f64], t: usize, last: bool) -> StepJacobians {
+        let n = self.n;
+        let mut fs = vec![0.0; n * n];
+        for i in 0..n {
+            fs[i * n + i] = 0.5;
+            if i + 1 < n {
+                fs[i * n + i + 1] = 0.5;
+            }
+        }
+        let ftheta = self.signs();
+        let (mut ls, mut ltheta) = (vec![0.0; n], vec![0.0]);
+        if last {
+            let mut next = s.to_vec();
+            self.step(&mut next, theta, t, false);
+            let r = next[0] - 1.0;
+            for j in 0..n {
+                ls[j] = r * fs[j];
+            }
+            ltheta[0] = r * ftheta[0];
+        }
+        StepJacobians {
+            fs,
+            ftheta,
+            ls,
+            ltheta,
+        }
     }
 }
 
 impl UnrolledProblem for InfluenceBalancing {
-    type State = Tensor<2>;
+    type State = HostState;
 
     fn name(&self) -> &'static str {
         "influence-balancing"
@@ -124,19 +155,13 @@ impl UnrolledProblem for InfluenceBalancing {
     fn horizon(&self) -> Option<usize> {
         self.horizon
     }
-    fn init_state(&self, particles: usize, device: &Device) -> Tensor<2> {
-        Tensor::ones([particles, self.n], device)
+    fn init_state(&self, particles: usize, _device: &Device) -> HostState {
+        HostState::filled(&self.initial(), particles)
     }
-    fn unroll(&self, state: Tensor<2>, thetas: Tensor<2>, window: Window) -> (Tensor<2>, Tensor<2>) {
-        let device = thetas.device();
-        let at = matrix(&self.a_transposed(), self.n, self.n, &device);
-        let drive = thetas * matrix(&self.signs(), 1, self.n, &device);
-        let mut s = state;
-        for _ in 0..window.steps {
-            s = s.matmul(at.clone()) + drive.clone();
-        }
-        let s0 = s.clone().narrow(1, 0, 1);
-        let loss = (s0 - 1.0).powi_scalar(2) * 0.5;
-        (s, loss)
+    fn unroll(&self, state: HostState, thetas: Tensor<2>, window: Window) -> (HostState, Tensor<2>) {
+        host_unroll(self, state, thetas, window)
+    }
+    fn host(&self) -> Option<&dyn HostDynamics> {
+        Some(self)
     }
 }

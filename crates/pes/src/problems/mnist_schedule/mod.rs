@@ -34,6 +34,9 @@ pub enum ObjectiveBatch {
     Fresh,
     /// The batch the step trained on (`jax_ref.py`).
     Same,
+    /// The error rate (1 − accuracy) of the updated network on a batch of the held-out
+    /// split ([`MnistSchedule::validation`]): the validation-accuracy objective of §5.3.
+    ValidationError,
 }
 
 /// The MNIST learning-rate-schedule inner problem.
@@ -51,6 +54,8 @@ pub struct MnistSchedule {
     pub objective: ObjectiveBatch,
     /// Where minibatches come from.
     pub batches: Batches,
+    /// Held-out images for [`ObjectiveBatch::ValidationError`] (drawn as stream 1).
+    pub validation: Option<Batches>,
     /// The shared initial network, host copies: `w1 [784×h1]`, `w2 [h1×h2]`, `w3 [h2×10]`.
     init: [Vec<f32>; 3],
 }
@@ -73,6 +78,7 @@ impl MnistSchedule {
             horizon,
             objective,
             batches,
+            validation: None,
             init: init_weights(hidden, init, init_seed),
         }
     }
@@ -86,6 +92,16 @@ impl MnistSchedule {
 
     fn batch(&self, episode: u64, t: usize, stream: u64, device: &Device) -> Batch {
         self.batches.batch(self.batch_size, episode, t, stream, device)
+    }
+
+    /// Error rate `[P, 1]` of each particle's network on `batch`.
+    fn batch_error(p: &MlpParams, batch: &Batch) -> Tensor<2> {
+        let logits = forward(p, batch.x.clone()).logits;
+        let [np, b, _] = logits.dims();
+        let pred = logits.argmax(2);
+        let target = batch.onehot.clone().argmax(2).repeat_dim(0, np);
+        let correct = pred.equal(target).float().sum_dim(1).reshape([np, 1]);
+        (correct / b as f64 - 1.0).neg()
     }
 
     /// Mean training cross-entropy of each particle's network on `batch` (for evaluation).
@@ -165,11 +181,20 @@ impl UnrolledProblem for MnistSchedule {
                 w3: params.w3 - mom.w3.clone() * lr3.clone(),
                 b3: params.b3 - mom.b3.clone() * lr3,
             };
-            let objective = match self.objective {
-                ObjectiveBatch::Same => batch,
-                ObjectiveBatch::Fresh => self.batch(window.episode, t, 1, &device),
-            };
-            terms.push(Self::batch_loss(&params, &objective));
+            terms.push(match self.objective {
+                ObjectiveBatch::Same => Self::batch_loss(&params, &batch),
+                ObjectiveBatch::Fresh => {
+                    Self::batch_loss(&params, &self.batch(window.episode, t, 1, &device))
+                }
+                ObjectiveBatch::ValidationError => {
+                    let held_out = self
+                        .validation
+                        .as_ref()
+                        .expect("the validation objective needs held-out images");
+                    let b = held_out.batch(self.batch_size, window.episode, t, 1, &device);
+                    Self::batch_error(&params, &b)
+                }
+            });
         }
         let terms = if terms.is_empty() {
             Tensor::zeros([np, 0], &device)
