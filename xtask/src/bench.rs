@@ -3,7 +3,7 @@
 //! in the same session, and prints one table: ours (median and spread), the reference, and
 //! the ratio. The table is also written as JSON under `target/bench/`.
 
-use crate::papers::Paper;
+use crate::papers::{Paper, Reference, Workload};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,7 +11,7 @@ use std::process::Command;
 /// One JSON line of a benchmark (ours or a reference script).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Measurement {
-    pub workload: String,
+    pub workload: Workload,
     pub framework: String,
     pub items_per_s: f64,
     #[serde(default)]
@@ -23,7 +23,7 @@ pub struct Measurement {
 /// One row of the final table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
-    pub workload: String,
+    pub workload: Workload,
     pub ours_median: f64,
     pub ours_min: f64,
     pub ours_max: f64,
@@ -33,7 +33,8 @@ pub struct Row {
     pub ratio: Option<f64>,
 }
 
-/// Extracts the JSON measurement lines from a program's output (other lines are ignored).
+/// Extracts the JSON measurement lines from a program's output (other lines, and JSON lines of
+/// other shapes or unknown workloads, are ignored).
 pub fn parse_lines(text: &str) -> Vec<Measurement> {
     text.lines()
         .filter(|l| l.trim_start().starts_with('{'))
@@ -61,13 +62,13 @@ pub fn spread(values: &[f64]) -> (f64, f64, f64) {
 
 /// Builds the table from our repetitions and the reference's measurements.
 pub fn table(ours: &[Measurement], reference: &[Measurement]) -> Vec<Row> {
-    let mut names: Vec<&str> = Vec::new();
+    let mut workloads: Vec<Workload> = Vec::new();
     for m in ours {
-        if !names.contains(&m.workload.as_str()) {
-            names.push(&m.workload);
+        if !workloads.contains(&m.workload) {
+            workloads.push(m.workload);
         }
     }
-    names
+    workloads
         .into_iter()
         .map(|w| {
             let v: Vec<f64> = ours
@@ -78,7 +79,7 @@ pub fn table(ours: &[Measurement], reference: &[Measurement]) -> Vec<Row> {
             let (median, min, max) = spread(&v);
             let r = reference.iter().find(|m| m.workload == w);
             Row {
-                workload: w.to_string(),
+                workload: w,
                 ours_median: median,
                 ours_min: min,
                 ours_max: max,
@@ -104,7 +105,7 @@ pub fn render(rows: &[Row]) -> String {
         let ratio = r.ratio.map_or("—".into(), |x| format!("{x:.2}"));
         s += &format!(
             "{:<16} {:>14.1} {:>22} {:>18} {:>7}\n",
-            r.workload,
+            r.workload.name(),
             r.ours_median,
             format!("{:.1}..{:.1}", r.ours_min, r.ours_max),
             reference,
@@ -114,10 +115,11 @@ pub fn render(rows: &[Row]) -> String {
     s
 }
 
-/// Runs `cargo run --release -p <package> -- bench --steps N --warmup W` `reps` times.
+/// Runs `cargo run --release -p <package> -- bench --steps N --warmup W` `reps` times; every
+/// repetition must measure each of the paper's workloads.
 pub fn run_ours(
     root: &Path,
-    paper: &Paper,
+    paper: Paper,
     steps: usize,
     warmup: usize,
     reps: usize,
@@ -125,15 +127,9 @@ pub fn run_ours(
 ) -> Result<Vec<Measurement>, String> {
     let mut all = Vec::new();
     for rep in 0..reps.max(1) {
-        eprintln!("bench {} (repetition {}/{})", paper.package, rep + 1, reps.max(1));
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(root)
-            .args(["run", "--release", "--quiet", "-p", paper.package]);
-        if !features.is_empty() {
-            cmd.args(["--features", &features.join(",")]);
-        }
+        eprintln!("bench {paper} (repetition {}/{})", rep + 1, reps.max(1));
+        let mut cmd = paper.cargo_run(root, features);
         cmd.args([
-            "--",
             "bench",
             "--steps",
             &steps.to_string(),
@@ -143,18 +139,26 @@ pub fn run_ours(
         let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
         if !out.status.success() {
             return Err(format!(
-                "{} bench failed:\n{}",
-                paper.package,
+                "{paper} bench failed:\n{}",
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
         let got = parse_lines(&String::from_utf8_lossy(&out.stdout));
-        if got.is_empty() {
-            return Err(format!("{} bench printed no measurement line", paper.package));
+        if let Some(w) = missing(paper, &got) {
+            return Err(format!("{paper} bench printed no measurement of {w}"));
         }
         all.extend(got);
     }
     Ok(all)
+}
+
+/// The first of `paper`'s workloads that `got` has no measurement of.
+pub fn missing(paper: Paper, got: &[Measurement]) -> Option<Workload> {
+    paper
+        .workloads()
+        .iter()
+        .copied()
+        .find(|w| !got.iter().any(|m| m.workload == *w))
 }
 
 /// The Python used for the reference scripts: `$REFBENCH_PYTHON`, else `~/refbench/bin/python`.
@@ -167,23 +171,25 @@ pub fn reference_python() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-/// Runs a reference script for `workloads`; `Err` says why it could not (no Python, no torch).
+/// Runs the reference script of `paper`'s workloads; `Err` says why it could not (no Python, no
+/// torch).
 pub fn run_reference(
     root: &Path,
-    paper: &Paper,
+    paper: Paper,
     steps: usize,
     warmup: usize,
 ) -> Result<Vec<Measurement>, String> {
     let python = reference_python()
         .ok_or("no reference Python: set REFBENCH_PYTHON or create ~/refbench (see docs/performance.md)")?;
-    let script = root.join("../shared/bench").join(paper.reference);
+    let reference = paper.reference();
+    let script = root.join("../shared/bench").join(reference.script());
     if !script.is_file() {
         return Err(format!("{} not found", script.display()));
     }
     let mut cmd = Command::new(&python);
     cmd.arg(&script);
-    if paper.reference == "torch_ref.py" {
-        cmd.args(paper.workloads);
+    if reference == Reference::Torch {
+        cmd.args(paper.workloads().iter().map(|w| w.name()));
     }
     cmd.args(["--steps", &steps.to_string(), "--warmup", &warmup.to_string()]);
     let out = cmd
@@ -206,22 +212,41 @@ mod tests {
     #[test]
     fn parses_json_lines_and_builds_ratios() {
         let ours = parse_lines(
-            "noise\n{\"workload\":\"a\",\"framework\":\"burn\",\"items_per_s\":100.0,\"step_ms\":1.0}\n{\"workload\":\"a\",\"framework\":\"burn\",\"items_per_s\":300.0}\n{\"workload\":\"a\",\"framework\":\"burn\",\"items_per_s\":200.0}\n",
+            "noise\n{\"workload\":\"gloro-2c2f\",\"framework\":\"burn\",\"items_per_s\":100.0,\"step_ms\":1.0}\n{\"workload\":\"gloro-2c2f\",\"framework\":\"burn\",\"items_per_s\":300.0}\n{\"workload\":\"gloro-2c2f\",\"framework\":\"burn\",\"items_per_s\":200.0}\n{\"workload\":\"gloro-6c2f\",\"framework\":\"burn\",\"items_per_s\":50.0}\n",
         );
-        assert_eq!(ours.len(), 3);
+        assert_eq!(ours.len(), 4);
         let reference = parse_lines(
-            "{\"workload\":\"a\",\"framework\":\"pytorch\",\"items_per_s\":400.0,\"step_ms\":2.5,\"threads\":2}",
+            "{\"workload\":\"gloro-2c2f\",\"framework\":\"pytorch\",\"items_per_s\":400.0,\"step_ms\":2.5,\"threads\":2}",
         );
         let rows = table(&ours, &reference);
-        assert_eq!(rows.len(), 1);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].workload, Workload::Gloro2C2F);
         assert_eq!(
             (rows[0].ours_median, rows[0].ours_min, rows[0].ours_max),
             (200.0, 100.0, 300.0)
         );
         assert_eq!(rows[0].ratio, Some(0.5));
+        assert_eq!((rows[1].ours_median, rows[1].ratio), (50.0, None));
         let text = render(&rows);
-        assert!(text.contains("pytorch") && text.contains("0.50"), "{text}");
+        assert!(
+            text.contains("gloro-2c2f") && text.contains("pytorch") && text.contains("0.50"),
+            "{text}"
+        );
         let no_ref = table(&ours, &[]);
         assert!(render(&no_ref).contains("not run"));
+    }
+
+    #[test]
+    fn unknown_workloads_are_not_measurements_and_missing_ones_are_named() {
+        let got = parse_lines(
+            "{\"workload\":\"other\",\"framework\":\"burn\",\"items_per_s\":1.0}\n{\"workload\":\"gloro-6c2f\",\"framework\":\"burn\",\"items_per_s\":2.0}",
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(missing(Paper::Gloro, &got), Some(Workload::Gloro2C2F));
+        assert_eq!(missing(Paper::Pes, &got), Some(Workload::PesMnistMlp));
+        let both = parse_lines(
+            "{\"workload\":\"gloro-2c2f\",\"framework\":\"burn\",\"items_per_s\":1.0}\n{\"workload\":\"gloro-6c2f\",\"framework\":\"burn\",\"items_per_s\":2.0}",
+        );
+        assert_eq!(missing(Paper::Gloro, &both), None);
     }
 }

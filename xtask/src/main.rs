@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use repro_core::reproduce::ScaleArgs;
 use xtask::fetch::{self, Dataset, FetchOptions};
-use xtask::{bench, papers, reproduce};
+use xtask::papers::{self, Selection};
+use xtask::{bench, reproduce};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Workspace automation", version)]
@@ -27,14 +29,11 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ReproduceArgs {
-    /// Papers to run: gloro, ssl, pes or all [default: all].
-    papers: Vec<String>,
-    /// Minutes-scale runs (the default).
-    #[arg(long, conflicts_with = "full")]
-    quick: bool,
-    /// The paper-scale configurations (days on a CPU; meant for a GPU machine).
-    #[arg(long)]
-    full: bool,
+    /// Papers to run [default: all].
+    #[arg(value_enum)]
+    papers: Vec<Selection>,
+    #[command(flatten)]
+    scale: ScaleArgs,
     /// Results directory [default: <workspace>/docs/results].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -45,8 +44,9 @@ struct ReproduceArgs {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// Papers to benchmark: gloro, ssl, pes or all [default: all].
-    papers: Vec<String>,
+    /// Papers to benchmark [default: all].
+    #[arg(value_enum)]
+    papers: Vec<Selection>,
     /// Also run the PyTorch/JAX reference scripts of ../shared/bench in this session.
     #[arg(long)]
     compare: bool,
@@ -119,23 +119,12 @@ fn main() -> ExitCode {
 }
 
 fn run_reproduce(args: ReproduceArgs) -> ExitCode {
-    let papers = match papers::select(&args.papers) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let papers = papers::select(&args.papers);
     let root = xtask::workspace_root();
     let out = args.out.unwrap_or_else(|| root.join("docs/results"));
-    let scale = if args.full {
-        reproduce::Scale::Full
-    } else {
-        reproduce::Scale::Quick
-    };
-    let failed = reproduce::run(&root, &papers, scale, &out, &args.features);
+    let failed = reproduce::run(&root, &papers, args.scale.scale(), &out, &args.features);
     for (p, why) in &failed {
-        eprintln!("error: {} reproduction failed: {why}", p.package);
+        eprintln!("error: {p} reproduction failed: {why}");
     }
     if failed.is_empty() {
         ExitCode::SUCCESS
@@ -145,16 +134,10 @@ fn run_reproduce(args: ReproduceArgs) -> ExitCode {
 }
 
 fn run_bench(args: BenchArgs) -> ExitCode {
-    let papers = match papers::select(&args.papers) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let papers = papers::select(&args.papers);
     let root = xtask::workspace_root();
     let (mut ours, mut reference) = (Vec::new(), Vec::new());
-    for p in &papers {
+    for &p in &papers {
         match bench::run_ours(&root, p, args.steps, args.warmup, args.reps, &args.features) {
             Ok(m) => ours.extend(m),
             Err(e) => {
@@ -165,7 +148,7 @@ fn run_bench(args: BenchArgs) -> ExitCode {
         if args.compare {
             match bench::run_reference(&root, p, args.steps, args.warmup) {
                 Ok(m) => reference.extend(m),
-                Err(e) => eprintln!("reference for {} not run: {e}", p.key),
+                Err(e) => eprintln!("reference for {p} not run: {e}"),
             }
         }
     }
@@ -209,5 +192,48 @@ fn run_fetch(args: FetchArgs) -> ExitCode {
     } else {
         eprintln!("error: {failed} of {} dataset(s) failed", results.len());
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use repro_core::reproduce::Scale;
+    use xtask::papers::Paper;
+
+    fn reproduce(args: &[&str]) -> Result<ReproduceArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["cargo xtask", "reproduce"].iter().chain(args))?;
+        match cli.command {
+            Command::Reproduce(r) => Ok(r),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reproduce_takes_a_scale_flag_and_paper_names() {
+        let r = reproduce(&[]).unwrap();
+        assert_eq!(
+            (r.scale.scale(), papers::select(&r.papers)),
+            (Scale::Quick, Paper::ALL.to_vec())
+        );
+        let r = reproduce(&["--full", "pes", "ssl-dynamics"]).unwrap();
+        assert_eq!(r.scale.scale(), Scale::Full);
+        assert_eq!(papers::select(&r.papers), [Paper::Ssl, Paper::Pes]);
+        assert_eq!(
+            reproduce(&["--quick", "gloro"]).unwrap().scale.scale(),
+            Scale::Quick
+        );
+        assert!(reproduce(&["--quick", "--full"]).is_err());
+        assert!(reproduce(&["gloro", "nonesuch"]).is_err());
+    }
+
+    #[test]
+    fn bench_names_papers_the_same_way() {
+        let cli = Cli::try_parse_from(["cargo xtask", "bench", "ssl", "all", "--steps", "5"]).unwrap();
+        let Command::Bench(b) = cli.command else {
+            panic!("not bench")
+        };
+        assert_eq!((papers::select(&b.papers), b.steps), (Paper::ALL.to_vec(), 5));
+        assert!(Cli::try_parse_from(["cargo xtask", "bench", "byol"]).is_err());
     }
 }

@@ -2,36 +2,15 @@
 //! mode; each writes `<out>/<report>.md` with its tables and plots.
 
 use crate::papers::Paper;
+use repro_core::reproduce::Scale;
 use std::path::Path;
 use std::process::Command;
 
-/// How much to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scale {
-    /// Minutes per paper on a CPU.
-    Quick,
-    /// The paper-scale configurations.
-    Full,
-}
-
-/// The command line of one paper's reproduction.
-pub fn command(root: &Path, paper: &Paper, scale: Scale, out: &Path, features: &[String]) -> Command {
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(root)
-        .args(["run", "--release", "--quiet", "-p", paper.package]);
-    if !features.is_empty() {
-        cmd.args(["--features", &features.join(",")]);
-    }
-    cmd.args([
-        "--",
-        "reproduce",
-        if scale == Scale::Quick {
-            "--quick"
-        } else {
-            "--full"
-        },
-        "--out",
-    ]);
+/// The command line of one paper's reproduction:
+/// `cargo run --release -p <package> -- reproduce --quick|--full --out <out>`.
+pub fn command(root: &Path, paper: Paper, scale: Scale, out: &Path, features: &[String]) -> Command {
+    let mut cmd = paper.cargo_run(root, features);
+    cmd.args(["reproduce", scale.flag(), "--out"]);
     cmd.arg(out);
     cmd
 }
@@ -45,19 +24,55 @@ pub fn run(
     features: &[String],
 ) -> Vec<(Paper, String)> {
     let mut failed = Vec::new();
-    for p in papers {
+    for &p in papers {
         eprintln!(
-            "== reproduce {} ({:?}) -> {}",
-            p.package,
-            scale,
-            out.join(p.report).display()
+            "== reproduce {p} ({scale:?}) -> {}",
+            out.join(p.report()).display()
         );
-        let status = command(root, p, scale, out, features).status();
-        match status {
+        match command(root, p, scale, out, features).status() {
             Ok(s) if s.success() => {}
-            Ok(s) => failed.push((*p, format!("exited with {s}"))),
-            Err(e) => failed.push((*p, format!("could not start cargo: {e}"))),
+            Ok(s) => failed.push((p, format!("exited with {s}"))),
+            Err(e) => failed.push((p, format!("could not start cargo: {e}"))),
         }
     }
     failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn passes_the_package_features_and_scale_flag() {
+        let cmd = command(
+            Path::new("/w"),
+            Paper::Ssl,
+            Scale::Full,
+            Path::new("out/dir"),
+            &["wgpu".into()],
+        );
+        let args: Vec<&OsStr> = cmd.get_args().collect();
+        assert_eq!(
+            args,
+            [
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "ssl-dynamics",
+                "--features",
+                "wgpu",
+                "--",
+                "reproduce",
+                "--full",
+                "--out",
+                "out/dir",
+            ]
+        );
+        let quick = command(Path::new("/w"), Paper::Pes, Scale::Quick, Path::new("o"), &[]);
+        let args: Vec<&OsStr> = quick.get_args().collect();
+        assert_eq!(args[4], "pes");
+        assert_eq!(&args[5..], ["--", "reproduce", "--quick", "--out", "o"]);
+    }
 }

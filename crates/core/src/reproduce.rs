@@ -14,15 +14,40 @@ pub enum Scale {
     Full,
 }
 
-/// `--quick` (the default) or `--full`, and where the report goes.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ReproduceArgs {
+impl Scale {
+    /// The command-line flag that selects this scale ([`ScaleArgs`]): `--quick` or `--full`.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Scale::Quick => "--quick",
+            Scale::Full => "--full",
+        }
+    }
+}
+
+/// `--quick` (the default) or `--full`: the scale flags of every `reproduce` command line,
+/// `cargo xtask reproduce` included.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct ScaleArgs {
     /// Minutes-scale runs on a CPU (the default).
     #[arg(long, conflicts_with = "full")]
     quick: bool,
-    /// The paper-scale configurations.
+    /// The paper-scale configurations (days on a CPU; meant for a GPU machine).
     #[arg(long)]
     full: bool,
+}
+
+impl ScaleArgs {
+    /// The scale the flags ask for.
+    pub fn scale(&self) -> Scale {
+        if self.full { Scale::Full } else { Scale::Quick }
+    }
+}
+
+/// `--quick` (the default) or `--full`, and where the report goes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReproduceArgs {
+    #[command(flatten)]
+    scale: ScaleArgs,
     /// Results directory: the report is `<out>/<paper>.md`, its figures `<out>/<paper>/`.
     #[arg(long, default_value = "docs/results")]
     pub out: PathBuf,
@@ -31,14 +56,14 @@ pub struct ReproduceArgs {
 impl ReproduceArgs {
     /// The scale the flags ask for.
     pub fn scale(&self) -> Scale {
-        if self.full { Scale::Full } else { Scale::Quick }
+        self.scale.scale()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use clap::{Parser, ValueEnum};
 
     #[derive(Parser)]
     struct Cli {
@@ -58,5 +83,13 @@ mod tests {
             Scale::Quick
         );
         assert!(Cli::try_parse_from(["bin", "--quick", "--full"]).is_err());
+    }
+
+    #[test]
+    fn each_scale_flag_parses_back_to_its_scale() {
+        for &scale in Scale::value_variants() {
+            let c = Cli::try_parse_from(["bin", scale.flag()]).unwrap();
+            assert_eq!(c.args.scale(), scale, "{}", scale.flag());
+        }
     }
 }
