@@ -16,13 +16,19 @@ use std::time::Instant;
 /// One measured workload, in the JSON-line format of the reference scripts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchResult {
-    pub workload: String,
+    /// The workload (`gloro-2c2f` or `gloro-6c2f`).
+    pub workload: Workload,
+    /// `burn`.
     pub framework: String,
+    /// Images per second at the median step time.
     pub items_per_s: f64,
+    /// Median milliseconds per training step over the repetitions.
     pub step_ms: f64,
     /// Per-repetition step times, for the spread.
     pub step_ms_samples: Vec<f64>,
+    /// CPU worker threads.
     pub threads: usize,
+    /// The device, as Burn prints it.
     pub device: String,
     /// Resident set size after the warm-up steps, MiB.
     pub rss_after_warmup_mb: f64,
@@ -30,17 +36,30 @@ pub struct BenchResult {
     pub peak_rss_mb: f64,
 }
 
-/// The workloads this crate benchmarks.
-pub const WORKLOADS: [&str; 2] = ["gloro-2c2f", "gloro-6c2f"];
+/// The workloads this crate benchmarks, named as in the reference script (on the command line
+/// and in the JSON lines `cargo xtask bench` reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Workload {
+    /// 2C2F on 1×28×28 inputs (MNIST-shaped).
+    #[serde(rename = "gloro-2c2f")]
+    #[value(name = "gloro-2c2f")]
+    TwoC2F,
+    /// 6C2F on 3×32×32 inputs (CIFAR-10-shaped).
+    #[serde(rename = "gloro-6c2f")]
+    #[value(name = "gloro-6c2f")]
+    SixC2F,
+}
 
-fn workload_spec(workload: &str) -> Result<(Architecture, [usize; 3]), String> {
-    match workload {
-        "gloro-2c2f" => Ok((Architecture::C2F2, [1, 28, 28])),
-        "gloro-6c2f" => Ok((Architecture::C6F2, [3, 32, 32])),
-        other => Err(format!(
-            "unknown workload `{other}` (known: {})",
-            WORKLOADS.join(", ")
-        )),
+impl Workload {
+    /// Every workload, in the order `bench` runs them by default.
+    pub const ALL: [Workload; 2] = [Workload::TwoC2F, Workload::SixC2F];
+
+    /// The architecture and input shape (channels, height, width).
+    pub fn spec(self) -> (Architecture, [usize; 3]) {
+        match self {
+            Workload::TwoC2F => (Architecture::C2F2, [1, 28, 28]),
+            Workload::SixC2F => (Architecture::C6F2, [3, 32, 32]),
+        }
     }
 }
 
@@ -55,11 +74,11 @@ struct Setup {
     y: Tensor<1, Int>,
 }
 
-fn setup(workload: &str, device: &Device) -> Result<Setup, String> {
-    let (arch, input) = workload_spec(workload)?;
+fn setup(workload: Workload, device: &Device) -> Setup {
+    let (arch, input) = workload.spec();
     let ad = device.clone().autodiff();
     ad.seed(0);
-    Ok(Setup {
+    Setup {
         model: arch
             .config(input, 10)
             .with_activation(Activation::MinMax)
@@ -67,7 +86,7 @@ fn setup(workload: &str, device: &Device) -> Result<Setup, String> {
         optim: AdamConfig::new().with_epsilon(1e-8).init(),
         x: Tensor::random([BATCH, input[0], input[1], input[2]], Distribution::Default, &ad),
         y: Tensor::random([BATCH], Distribution::Uniform(0.0, 10.0), &ad),
-    })
+    }
 }
 
 /// The step of the reference script: TRADES-KL with λ = 1.5, ε = 0.3, one power iteration,
@@ -84,19 +103,13 @@ fn params() -> StepParams {
 }
 
 /// Runs `warmup` then `steps` training steps of `workload`, `reps` times.
-pub fn run(
-    workload: &str,
-    steps: usize,
-    warmup: usize,
-    reps: usize,
-    device: &Device,
-) -> Result<BenchResult, String> {
+pub fn run(workload: Workload, steps: usize, warmup: usize, reps: usize, device: &Device) -> BenchResult {
     let Setup {
         mut model,
         mut optim,
         x,
         y,
-    } = setup(workload, device)?;
+    } = setup(workload, device);
     let p = params();
     for _ in 0..warmup {
         model = step(model, &mut optim, x.clone(), y.clone(), &p).0;
@@ -113,8 +126,8 @@ pub fn run(
     let mut sorted = samples.clone();
     sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let median = sorted[sorted.len() / 2];
-    Ok(BenchResult {
-        workload: workload.into(),
+    BenchResult {
+        workload,
         framework: "burn".into(),
         items_per_s: BATCH as f64 / (median / 1e3),
         step_ms: median,
@@ -123,7 +136,7 @@ pub fn run(
         device: format!("{device:?}"),
         rss_after_warmup_mb,
         peak_rss_mb: repro_core::allocator::peak_rss_mib(),
-    })
+    }
 }
 
 /// Mean milliseconds per step spent in each phase of [`crate::train::step`], measured by
@@ -132,7 +145,9 @@ pub fn run(
 /// would shift between phases).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseProfile {
-    pub workload: String,
+    /// The workload profiled.
+    pub workload: Workload,
+    /// Timed steps (after the warm-up).
     pub steps: usize,
     /// `(phase, ms per step)` in execution order.
     pub phases: Vec<(String, f64)>,
@@ -140,13 +155,13 @@ pub struct PhaseProfile {
 
 /// Profiles `steps` training steps of `workload` phase by phase (after `warmup` steps): the
 /// real step ([`step_with_phases`]) with a clock read as each phase ends.
-pub fn profile(workload: &str, steps: usize, warmup: usize, device: &Device) -> Result<PhaseProfile, String> {
+pub fn profile(workload: Workload, steps: usize, warmup: usize, device: &Device) -> PhaseProfile {
     let Setup {
         mut model,
         mut optim,
         x,
         y,
-    } = setup(workload, device)?;
+    } = setup(workload, device);
     let p = params();
     let mut totals = [0.0f64; STEP_PHASES.len()];
     for s in 0..warmup + steps {
@@ -159,13 +174,62 @@ pub fn profile(workload: &str, steps: usize, warmup: usize, device: &Device) -> 
         };
         model = step_with_phases(model, &mut optim, x.clone(), y.clone(), &p, lap).0;
     }
-    Ok(PhaseProfile {
-        workload: workload.into(),
+    PhaseProfile {
+        workload,
         steps,
         phases: STEP_PHASES
             .iter()
             .zip(totals)
             .map(|(n, t)| (n.to_string(), t / steps as f64))
             .collect(),
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    /// `cargo xtask bench` and `torch_ref.py` know the workloads by these names.
+    const NAMES: [(Workload, &str); 2] = [(Workload::TwoC2F, "gloro-2c2f"), (Workload::SixC2F, "gloro-6c2f")];
+
+    #[test]
+    fn workloads_keep_the_reference_names_on_the_command_line_and_in_json() {
+        for (w, name) in NAMES {
+            assert_eq!(serde_json::to_value(w).unwrap(), name);
+            assert_eq!(serde_json::from_value::<Workload>(name.into()).unwrap(), w);
+            assert_eq!(Workload::from_str(name, false), Ok(w));
+            assert_eq!(w.to_possible_value().unwrap().get_name(), name);
+        }
+        assert_eq!(Workload::value_variants(), Workload::ALL);
+        // Input shapes of torch_ref.py: MNIST 1×28×28 and CIFAR 3×32×32.
+        assert_eq!(Workload::TwoC2F.spec(), (Architecture::C2F2, [1, 28, 28]));
+        assert_eq!(Workload::SixC2F.spec(), (Architecture::C6F2, [3, 32, 32]));
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn a_run_prints_the_json_line_xtask_reads() {
+        let r = run(Workload::TwoC2F, 1, 0, 3, &Device::flex());
+        let line: serde_json::Value = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(
+            (&line["workload"], &line["framework"]),
+            (&"gloro-2c2f".into(), &"burn".into())
+        );
+        let (items_per_s, step_ms) = (
+            line["items_per_s"].as_f64().unwrap(),
+            line["step_ms"].as_f64().unwrap(),
+        );
+        // The median of the three repetitions, and the throughput at that step time.
+        let mut samples = r.step_ms_samples.clone();
+        samples.sort_by(f64::total_cmp);
+        assert!(
+            samples.len() == 3 && step_ms > 0.0 && step_ms == samples[1],
+            "{line}"
+        );
+        assert!(
+            (items_per_s * step_ms / 1e3 - BATCH as f64).abs() < 1e-6,
+            "{line}"
+        );
+    }
 }

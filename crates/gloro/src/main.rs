@@ -137,7 +137,8 @@ enum Command {
     /// Training throughput of gloro-2c2f and gloro-6c2f (JSON lines).
     Bench {
         /// Workloads (default: all).
-        workloads: Vec<String>,
+        #[arg(value_enum)]
+        workloads: Vec<bench::Workload>,
         #[arg(long, default_value_t = 20)]
         steps: usize,
         #[arg(long, default_value_t = 3)]
@@ -396,18 +397,18 @@ fn main() -> Result<()> {
             profile,
         } => {
             let (_, device) = cli.device.device()?;
-            let list: Vec<String> = if workloads.is_empty() {
-                bench::WORKLOADS.iter().map(|s| s.to_string()).collect()
+            let list = if workloads.is_empty() {
+                bench::Workload::ALL.to_vec()
             } else {
                 workloads
             };
             for w in list {
                 if profile {
-                    let p = bench::profile(&w, steps, warmup, &device).map_err(anyhow::Error::msg)?;
+                    let p = bench::profile(w, steps, warmup, &device);
                     println!("{}", serde_json::to_string(&p)?);
                     continue;
                 }
-                let r = bench::run(&w, steps, warmup, reps, &device).map_err(anyhow::Error::msg)?;
+                let r = bench::run(w, steps, warmup, reps, &device);
                 println!("{}", serde_json::to_string(&r)?);
             }
         }
