@@ -381,12 +381,29 @@ fn ema(fig_dir: &Path, t: &TheoryResults) -> Result<String> {
         )
         .ok();
     }
+    let survived = |r: &ModeRun| r.outcome != crate::linear::Outcome::Collapsed;
+    let protected: Vec<String> = ema
+        .with_ema
+        .iter()
+        .filter(|(_, r)| survived(r))
+        .map(|(b, _)| format!("β = {b}"))
+        .collect();
+    let lost: Vec<String> = ema
+        .with_ema
+        .iter()
+        .filter(|(_, r)| !survived(r))
+        .map(|(b, _)| format!("β = {b}"))
+        .collect();
+    let past_survivors = ema.past_threshold.iter().filter(|(_, r)| survived(r)).count();
     writeln!(
         md,
-        "\nThe weak mode starts inside the no-EMA collapse basin; a slow EMA (small β) raises τ while s shrinks and \
-         carries the mode to (p*+, s*+) with τ → 1, a fast one (β = 1) does not. Every non-trivial equilibrium has τ = 1, \
-         so past η = 1/4 all modes still collapse (τ grows without bound as s → 0, which is the ratio of two vanishing \
-         weights).\n\n![EMA]({f})\n"
+        "\nWithout EMA the weak mode {}; with EMA it survives for {} and collapses for {}. Past the threshold \
+         (η = 0.26) {} of {} EMA rates keep the mode.\n\n![EMA]({f})\n",
+        if survived(&ema.without_ema) { "survives" } else { "collapses" },
+        if protected.is_empty() { "none".to_string() } else { protected.join(", ") },
+        if lost.is_empty() { "none".to_string() } else { lost.join(", ") },
+        past_survivors,
+        ema.past_threshold.len(),
     )
     .ok();
     Ok(md)

@@ -250,7 +250,7 @@ fn ds_label(d: DatasetName) -> &'static str {
 
 const DATASETS: [DatasetName; 2] = [DatasetName::Mnist, DatasetName::FashionMnist];
 
-fn select<'a>(records: &'a [RunRecord], f: impl Fn(&RunSpec) -> bool) -> Vec<&'a RunRecord> {
+fn select(records: &[RunRecord], f: impl Fn(&RunSpec) -> bool) -> Vec<&RunRecord> {
     records.iter().filter(|r| f(&r.spec)).collect()
 }
 
@@ -400,7 +400,7 @@ fn pairs(records: &[RunRecord], anchors: &Anchors) -> String {
                     (None, _) => "no published number retrieved".to_string(),
                     (Some(p), d) if p == d => "**agrees**".into(),
                     (Some(_), Direction::Tie) => "not resolved at this scale (tie)".into(),
-                    (Some(p), _) if p == Direction::Tie => "**differs** (paper: comparable)".into(),
+                    (Some(Direction::Tie), _) => "**differs** (paper: comparable)".into(),
                     _ => "**disagrees**".into(),
                 };
                 writeln!(
@@ -455,7 +455,6 @@ fn monitors(fig_dir: &Path, records: &[RunRecord], d: usize) -> Result<String> {
         Pred::DirectPred1,
         Pred::DirectPred5,
         Pred::DirectCopy,
-        Pred::None,
     ];
     let mut md = String::new();
     writeln!(
@@ -648,11 +647,29 @@ fn ablations(fig_dir: &Path, records: &[RunRecord], anchors: &Anchors) -> Result
         md,
         "### Ablations (MNIST, SGD linear predictor, SimSiam base unless named)\n\n\
          Command: `cargo run --release -p ssl-dynamics -- sweep --set ablations` (the base and BYOL runs come from \
-         `--set comparison-mnist`).\n\n\
-         | run | probe acc. (%) | z-std | eff. rank of F̂ | asymmetry of W_p | commutator |\n|---|---|---|---|---|---|"
+         `--set comparison-mnist`).\n"
     )
     .ok();
     let (_, base) = AblationKey::Ema.groups(records);
+    if let Some(b) = base.first() {
+        let c = &b.config;
+        let steps = (c.epochs * c.train_limit.unwrap_or(60_000).div_ceil(c.batch)) as f64;
+        let shrink = |wd: f64| (-c.ssl.lr * wd * steps).exp();
+        writeln!(
+            md,
+            "Weight decay alone would shrink a weight over the {steps:.0} steps of a run by a factor \
+             exp(−lr·η·steps) = {:.4} at η = 4e-4 and {:.4} at η = 4e-3 (lr {}).\n",
+            shrink(4e-4),
+            shrink(4e-3),
+            c.ssl.lr
+        )
+        .ok();
+    }
+    writeln!(
+        md,
+        "| run | probe acc. (%) | z-std | eff. rank of F̂ | asymmetry of W_p | commutator |\n|---|---|---|---|---|---|"
+    )
+    .ok();
     let row = |label: &str, runs: &[&RunRecord]| {
         format!(
             "| {label} | {} | {} | {} | {} | {} |",
