@@ -15,20 +15,27 @@
 //! Tests compare both paths: the kernels against the definition of convolution and their own
 //! adjoint identities, and [`conv2d`]'s outputs and gradients against Burn's conv2d.
 
+// The extension has one implementation, flex's (and autodiff over it): without the `flex`
+// feature there is nothing to dispatch to and `conv2d` is Burn's conv2d.
+#[cfg(feature = "flex")]
 mod autodiff;
 #[cfg(feature = "flex")]
 mod flex;
 pub mod kernels;
 
-use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
+use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Device, Tensor};
+#[cfg(feature = "flex")]
+use burn::{
+    backend::{Backend, Dispatch, backend_extension, tensor::FloatTensor},
+    tensor::{DType, Device},
+};
 
 /// The three products of a bias-free convolution, implemented per backend.
-#[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
+#[cfg(feature = "flex")]
+#[backend_extension(Flex, Autodiff)]
 pub trait GemmConv: Backend {
     /// `conv2d(x, weight)` without bias.
     fn gemm_conv2d(
@@ -79,18 +86,19 @@ pub fn conv2d(
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    if !accelerated(&x, &options) {
-        return burn::tensor::module::conv2d(x, weight, bias, options);
+    #[cfg(feature = "flex")]
+    if accelerated(&x, &options) {
+        let y = <Dispatch as GemmConv>::gemm_conv2d(x.into_dispatch(), weight.into_dispatch(), options);
+        let y = Tensor::<4>::from_dispatch(y);
+        return match bias {
+            Some(b) => {
+                let o = b.dims()[0];
+                y + b.reshape([1, o, 1, 1])
+            }
+            None => y,
+        };
     }
-    let y = <Dispatch as GemmConv>::gemm_conv2d(x.into_dispatch(), weight.into_dispatch(), options);
-    let y = Tensor::<4>::from_dispatch(y);
-    match bias {
-        Some(b) => {
-            let o = b.dims()[0];
-            y + b.reshape([1, o, 1, 1])
-        }
-        None => y,
-    }
+    burn::tensor::module::conv2d(x, weight, bias, options)
 }
 
 /// `conv.forward(x)` for a Burn [`Conv2d`] module, through [`conv2d`] when its padding is

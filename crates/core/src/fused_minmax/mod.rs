@@ -7,17 +7,24 @@
 //! backward one pass over `x` and the output gradient (routing each gradient to the input
 //! that won). On other backends [`minmax`] is exactly that composition of Burn ops.
 
+// The extension has one implementation, flex's (and autodiff over it): without the `flex`
+// feature there is nothing to dispatch to and `minmax` is `minmax_reference`.
+#[cfg(feature = "flex")]
 mod autodiff;
 #[cfg(feature = "flex")]
 mod flex;
 
-use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, backend_extension};
-use burn::tensor::{DType, Device, Tensor};
+use burn::tensor::Tensor;
+#[cfg(feature = "flex")]
+use burn::{
+    backend::{Backend, Dispatch, backend_extension, tensor::FloatTensor},
+    tensor::{DType, Device},
+};
 
 /// MinMax over memory blocks of `2·half` values: the first `half` of each block pair with the
 /// second `half`.
-#[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
+#[cfg(feature = "flex")]
+#[backend_extension(Flex, Autodiff)]
 pub trait FusedMinMax: Backend {
     /// Each block `[a, b]` (two runs of `half` values) becomes `[min(a, b), max(a, b)]`.
     fn fused_minmax(x: FloatTensor<Self>, half: usize) -> FloatTensor<Self>;
@@ -27,16 +34,10 @@ pub trait FusedMinMax: Backend {
     -> FloatTensor<Self>;
 }
 
+/// Whether [`minmax`] takes the fused path: `f32` on a flex device (plain or autodiff).
+#[cfg(feature = "flex")]
 fn accelerated<const D: usize>(x: &Tensor<D>) -> bool {
-    #[cfg(feature = "flex")]
-    {
-        x.dtype() == DType::F32 && x.device().inner() == Device::flex()
-    }
-    #[cfg(not(feature = "flex"))]
-    {
-        let _ = x;
-        false
-    }
+    x.dtype() == DType::F32 && x.device().inner() == Device::flex()
 }
 
 /// MinMax with Burn's tensor operations: the definition, and the path off flex.
@@ -61,11 +62,12 @@ pub fn minmax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         c.is_multiple_of(2),
         "MinMax needs an even number of channels, got {c}"
     );
-    if !accelerated(&x) {
-        return minmax_reference(x);
+    #[cfg(feature = "flex")]
+    if accelerated(&x) {
+        let half: usize = dims[2..].iter().product();
+        return Tensor::from_dispatch(<Dispatch as FusedMinMax>::fused_minmax(x.into_dispatch(), half));
     }
-    let half: usize = dims[2..].iter().product();
-    Tensor::from_dispatch(<Dispatch as FusedMinMax>::fused_minmax(x.into_dispatch(), half))
+    minmax_reference(x)
 }
 
 #[cfg(all(test, feature = "flex"))]
