@@ -514,10 +514,7 @@ fn monitors(fig_dir: &Path, records: &[RunRecord], d: usize) -> Result<String> {
             fig_dir,
             &format!("dyn_commutator_{}.png", m.name()),
             lines(
-                &format!(
-                    "Relative commutator |[W_p, F]| / (|W_p| |F|), MNIST, {}, seed 0",
-                    m.label()
-                ),
+                &format!("|[W_p, F]|/(|W_p||F|), MNIST, {}, seed 0", m.label()),
                 "step",
                 "commutator",
                 series,
@@ -541,7 +538,7 @@ fn monitors(fig_dir: &Path, records: &[RunRecord], d: usize) -> Result<String> {
             fig_dir,
             "dyn_asymmetry.png",
             lines(
-                "Asymmetry |W_p - W_p^T| / |W_p| of the SGD linear predictor, MNIST, seed 0",
+                "Asymmetry |W_p - W_p^T|/|W_p|, SGD linear, MNIST, seed 0",
                 "step",
                 "asymmetry",
                 asym,
@@ -583,7 +580,7 @@ fn monitors(fig_dir: &Path, records: &[RunRecord], d: usize) -> Result<String> {
             fig_dir,
             "dyn_spectrum.png",
             lines(
-                "W_p on the eigenvectors of F at the last step: p_j / max p against s_j / max s, MNIST, seed 0",
+                "W_p on the eigenvectors of F, last step (MNIST, seed 0)",
                 "s_j / max s",
                 "p_j / max p",
                 spec,
@@ -618,7 +615,7 @@ fn monitors(fig_dir: &Path, records: &[RunRecord], d: usize) -> Result<String> {
             fig_dir,
             "dyn_eigenspectra.png",
             lines(
-                "Eigen-spectra of F and of the symmetric part of W_p over training (SimSiam, SGD linear, MNIST, seed 0)",
+                "Spectra of F and sym(W_p), SimSiam + SGD linear, MNIST, seed 0",
                 "index (descending)",
                 "eigenvalue",
                 series,
@@ -757,7 +754,7 @@ fn ablations(fig_dir: &Path, records: &[RunRecord], anchors: &Anchors) -> Result
             fig_dir,
             "ablation_zstd.png",
             lines(
-                "Collapse monitor per epoch (mean over seeds), MNIST ablations",
+                "Collapse monitor per epoch (seed mean), MNIST ablations",
                 "epoch",
                 "z-std",
                 series,
