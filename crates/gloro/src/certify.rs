@@ -35,8 +35,8 @@
 //! measure what each part of the certificate costs; they are estimates, not certificates.
 
 use crate::bounds::float::{F32_MIN_NORMAL, gamma32, up};
-use crate::error::{GloroError, Result};
 use crate::bounds::{BoundMethod, ConvMethod, LayerBound, layer_bounds};
+use crate::error::{GloroError, Result};
 use crate::margin::{argmax, distances_upper, min_radius, pair_radius};
 use crate::model::GloroNet;
 use burn::tensor::{Int, Tensor, TensorData};

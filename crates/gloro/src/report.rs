@@ -90,8 +90,11 @@ fn seeds(md: &mut String, input: &ReportInput) {
     if input.seeds.is_empty() {
         return;
     }
-    let _ = writeln!(md, "## Seeds
-");
+    let _ = writeln!(
+        md,
+        "## Seeds
+"
+    );
     let _ = writeln!(
         md,
         "Each configuration trained from several seeds (mean ± sample standard deviation over the seeds). A difference between two settings smaller than their spread is a tie.
@@ -102,13 +105,15 @@ fn seeds(md: &mut String, input: &ReportInput) {
         "| setting | seeds | clean | certified VRA | estimate VRA | published VRA | certified VRA per seed |\n|---|---|---|---|---|---|---|"
     );
     for (label, runs) in &input.seeds {
-        let get = |f: &dyn Fn(&Summary) -> Option<f64>| runs.iter().filter_map(|(_, s)| f(s)).collect::<Vec<_>>();
+        let get =
+            |f: &dyn Fn(&Summary) -> Option<f64>| runs.iter().filter_map(|(_, s)| f(s)).collect::<Vec<_>>();
         let clean = get(&|s| Some(s.final_eval.clean_accuracy));
         let vra = get(&|s| Some(s.final_eval.vra));
         let est = get(&|s| s.estimate_eval.as_ref().map(|e| e.vra));
         let first = &runs[0].1;
-        let published = anchor_for(first.config.dataset, first.config.eps)
-            .map_or("—".to_string(), |a| format!("{} ({} epochs)", pct(a.vra), a.epochs));
+        let published = anchor_for(first.config.dataset, first.config.eps).map_or("—".to_string(), |a| {
+            format!("{} ({} epochs)", pct(a.vra), a.epochs)
+        });
         let per_seed: Vec<String> = runs
             .iter()
             .map(|(_, s)| format!("{}: {}", s.seed, pct(s.final_eval.vra)))
@@ -120,7 +125,11 @@ fn seeds(md: &mut String, input: &ReportInput) {
             seed_list.join(", "),
             pct_ms(&clean),
             pct_ms(&vra),
-            if est.len() == runs.len() { pct_ms(&est) } else { "—".into() },
+            if est.len() == runs.len() {
+                pct_ms(&est)
+            } else {
+                "—".into()
+            },
             per_seed.join("; ")
         );
     }
@@ -506,7 +515,10 @@ mod tests {
                 "README's gloro row should say `{claim}` for {name}: {row}"
             );
             if name == "mnist-0.3-30ep" {
-                let est: Vec<f64> = runs.iter().map(|s| s.estimate_eval.as_ref().unwrap().vra).collect();
+                let est: Vec<f64> = runs
+                    .iter()
+                    .map(|s| s.estimate_eval.as_ref().unwrap().vra)
+                    .collect();
                 let (m, sd) = mean_std(&est);
                 let claim = format!(
                     "{:.1} ± {:.1} % with the paper's power-iteration estimate",

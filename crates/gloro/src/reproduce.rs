@@ -11,9 +11,9 @@
 use crate::attack::PgdConfig;
 use crate::certify::{Certifier, CertifyOptions};
 use crate::config::{TrainConfig, configs_dir};
+use crate::error::{GloroError, Result};
 use crate::model::GloroNet;
 use crate::report::{self, ReportInput};
-use crate::error::{GloroError, Result};
 use crate::train::{self, Summary};
 use crate::{soundness, toy};
 use burn::tensor::Device;
@@ -57,7 +57,11 @@ pub struct Options {
 /// The command that trains registered run `name`.
 pub fn command(name: &str, seed: u64, subset: bool) -> String {
     let config = config_name(name, seed);
-    let seed = if seed == 0 { String::new() } else { format!(" --seed {seed}") };
+    let seed = if seed == 0 {
+        String::new()
+    } else {
+        format!(" --seed {seed}")
+    };
     format!(
         "cargo run --release -p gloro -- train --config crates/gloro/configs/{config}.json --name {name}{seed}{}",
         if subset { " --subset" } else { "" }
@@ -163,8 +167,7 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf> {
     }
     let mut best: Option<(TrainConfig, GloroNet, RunDir)> = None;
     for (label, name) in registered {
-        let cfg = TrainConfig::load(&configs_dir().join(format!("{name}.json")))
-            ?;
+        let cfg = TrainConfig::load(&configs_dir().join(format!("{name}.json")))?;
         if opts.full {
             let dir = RunDir::create(&opts.runs_dir, "gloro", name, true)?;
             let (model, summary) = train::train(&cfg, &dir, &opts.data, 0, true, device)?;
@@ -188,8 +191,7 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf> {
         let mut data = opts.data.clone();
         data.subset = true;
         let name = "mnist-0.3-quick";
-        let cfg = TrainConfig::load(&configs_dir().join(format!("{name}.json")))
-            ?;
+        let cfg = TrainConfig::load(&configs_dir().join(format!("{name}.json")))?;
         let dir = RunDir::create(&opts.runs_dir, "gloro", name, false)?;
         let (model, summary) = train::train(&cfg, &dir, &data, 0, false, device)?;
         write_record(&opts.out, name, &summary)?;
@@ -203,8 +205,7 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf> {
     }
     let toy_cfg = toy::ToyConfig::default();
     let (toy_model, toy_result) = toy::run(&toy_cfg, device)?;
-    toy::plot(&toy_model, &toy_cfg, &opts.out.join("gloro/moons.png"), device)
-        ?;
+    toy::plot(&toy_model, &toy_cfg, &opts.out.join("gloro/moons.png"), device)?;
     input.toy = Some((toy_result, "cargo run --release -p gloro -- toy".into()));
     if let Some((cfg, model, dir)) = best {
         let ad = device.clone().autodiff();
@@ -241,8 +242,7 @@ pub fn run(opts: &Options, device: &Device) -> Result<PathBuf> {
     let c6 = crate::model::Architecture::C6F2
         .config([3, 32, 32], 10)
         .init(device);
-    let rows = crate::bounds::tightness(&c6, Default::default(), crate::bounds::EXACT_LIMIT)
-        ?;
+    let rows = crate::bounds::tightness(&c6, Default::default(), crate::bounds::EXACT_LIMIT)?;
     input.tightness.push((
         "6C2F, orthogonal random weights (seed 0)".into(),
         "cargo run --release -p gloro -- bounds --arch 6c2f --input 3,32,32".into(),

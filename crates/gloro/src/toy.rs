@@ -131,12 +131,7 @@ pub fn run(cfg: &ToyConfig, device: &Device) -> Result<(GloroNet, ToyResult)> {
 }
 
 /// Plots decision regions (class 0, class 1, ⊥) over the plane with the training points.
-pub fn plot(
-    model: &GloroNet,
-    cfg: &ToyConfig,
-    path: &Path,
-    device: &Device,
-) -> Result<()> {
+pub fn plot(model: &GloroNet, cfg: &ToyConfig, path: &Path, device: &Device) -> Result<()> {
     let (x_range, y_range, res) = ((-1.5, 2.5), (-1.0, 1.5), 160usize);
     let mut grid = Vec::with_capacity(res * res);
     for r in 0..res {

@@ -6,8 +6,8 @@
 
 use crate::bounds::{ConvMethod, LayerBound};
 use crate::certify::{Certifier, CertifyOptions, Evaluation};
-use crate::error::{GloroError, Result};
 use crate::config::TrainConfig;
+use crate::error::{GloroError, Result};
 use crate::loss::gloro_loss;
 use crate::margin::gloro_logits;
 use crate::model::GloroNet;
@@ -432,8 +432,9 @@ impl TrainedRun {
             config: TrainConfig,
         }
         let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| GloroError::file(&path, format!("cannot read ({e}); is it a gloro run directory?")))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            GloroError::file(&path, format!("cannot read ({e}); is it a gloro run directory?"))
+        })?;
         let written: Written = serde_json::from_str(&text).map_err(|e| GloroError::file(&path, e))?;
         let config = written.config;
         let model =

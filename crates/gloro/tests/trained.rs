@@ -71,10 +71,17 @@ fn a_killed_and_resumed_run_equals_the_uninterrupted_one() {
     let runs = t.dir.path().join("killed-runs");
     let args = |resume: bool| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_gloro"));
-        c.args(["train", "--config", config.to_str().unwrap(), "--subset", "--name", "k"])
-            .args(["--seed", &SEED.to_string(), "--runs-dir", runs.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+        c.args([
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--subset",
+            "--name",
+            "k",
+        ])
+        .args(["--seed", &SEED.to_string(), "--runs-dir", runs.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
         if resume {
             c.arg("--resume");
         }
@@ -120,12 +127,17 @@ fn a_killed_and_resumed_run_equals_the_uninterrupted_one() {
     assert_eq!(resumed.final_eval.k, t.summary.final_eval.k);
     let device = Device::flex();
     let model =
-        repro_core::train::checkpoint::load_model(t.cfg.network().init(&device), &run.file("model.bpk")).unwrap();
+        repro_core::train::checkpoint::load_model(t.cfg.network().init(&device), &run.file("model.bpk"))
+            .unwrap();
     assert!(
         float_values(&model) == float_values(&t.model),
         "weights and power-iteration vectors"
     );
-    assert_eq!(run.read_metrics().unwrap().len(), t.cfg.epochs, "one metrics line per epoch");
+    assert_eq!(
+        run.read_metrics().unwrap().len(),
+        t.cfg.epochs,
+        "one metrics line per epoch"
+    );
     assert!(
         t.summary.final_eval.vra > 0.3,
         "a trained model certifies something: {}",

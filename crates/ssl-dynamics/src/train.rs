@@ -258,12 +258,6 @@ pub fn pretrain_resumable(
     train_loop(cfg, data, Some(run), resume, device)
 }
 
-/// The seed of the augmentation stream of `epoch` ≥ 1 (epoch 0 continues the stream that
-/// initialised the networks).
-fn epoch_seed(seed: u64, epoch: usize) -> u64 {
-    seed.wrapping_add(1_000_003 * epoch as u64)
-}
-
 fn train_loop(
     cfg: &PretrainConfig,
     data: &RunData,
@@ -301,7 +295,7 @@ fn train_loop(
         if epoch > 0 {
             // Each later epoch's augmentations come from (seed, epoch), so a resumed run draws
             // the same views as an uninterrupted one.
-            device.seed(epoch_seed(cfg.seed, epoch));
+            device.seed(repro_core::train::unit_seed(cfg.seed, epoch));
         }
         let t0 = Instant::now();
         let batches = epoch_batches(data.pretrain.len(), cfg.batch, Some(cfg.seed), epoch, true);

@@ -348,7 +348,11 @@ mod tests {
         names.sort();
         assert_eq!(
             names,
-            ["checkpoint.json", "tensors-000003.safetensors", "tensors-000004.safetensors"]
+            [
+                "checkpoint.json",
+                "tensors-000003.safetensors",
+                "tensors-000004.safetensors"
+            ]
         );
         let e = ck
             .load_model(&latest, MlpConfig::new(3, vec![4], 2).init(&Device::flex()))

@@ -140,7 +140,10 @@ mod tests {
         let resumed = RunDir::create(root.path(), "gloro", "a", true).unwrap();
         assert_eq!(resumed.read_metrics().unwrap()[1]["acc"], 0.7);
         resumed.rewind_metrics(1).unwrap();
-        assert_eq!(resumed.read_metrics().unwrap(), [serde_json::json!({"epoch": 1, "acc": 0.5})]);
+        assert_eq!(
+            resumed.read_metrics().unwrap(),
+            [serde_json::json!({"epoch": 1, "acc": 0.5})]
+        );
         resumed.rewind_metrics(5).unwrap();
         assert_eq!(resumed.read_metrics().unwrap().len(), 1);
         let fresh = RunDir::create(root.path(), "gloro", "a", false).unwrap();

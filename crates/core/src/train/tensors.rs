@@ -70,7 +70,9 @@ pub fn read_tensors(path: &Path, format: &str) -> Result<Vec<TensorData>, Checkp
     (0..file.len())
         .map(|i| {
             let n = name(i);
-            let view = file.tensor(&n).map_err(|e| err(path, format!("tensor `{n}`: {e}")))?;
+            let view = file
+                .tensor(&n)
+                .map_err(|e| err(path, format!("tensor `{n}`: {e}")))?;
             if view.dtype() != Dtype::F32 {
                 return Err(err(
                     path,
@@ -104,7 +106,9 @@ mod tests {
         assert_eq!(back, tensors);
         let e = read_tensors(&path, "other-v1").unwrap_err().to_string();
         assert!(e.contains("t.safetensors") && e.contains("other-v1"), "{e}");
-        let e = read_tensors(&dir.path().join("none"), "test-v1").unwrap_err().to_string();
+        let e = read_tensors(&dir.path().join("none"), "test-v1")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("none"), "{e}");
     }
 }
