@@ -443,7 +443,8 @@ fn toy_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) -> Re
             if reaches { "yes" } else { "no" },
             mean_std(&secs).0,
         );
-        verdicts.push((m, reaches));
+        let best_reaches = best.iter().all(|v| *v <= o.meta_loss * (1.0 + TOY_TOLERANCE));
+        verdicts.push((m, reaches, best_reaches));
     }
     let reached: Vec<String> = verdicts.iter().filter(|v| v.1).map(|v| v.0.to_string()).collect();
     let not: Vec<String> = verdicts
@@ -451,20 +452,27 @@ fn toy_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) -> Re
         .filter(|v| !v.1)
         .map(|v| v.0.to_string())
         .collect();
+    let best_only: Vec<String> = verdicts
+        .iter()
+        .filter(|v| !v.1 && v.2)
+        .map(|v| v.0.to_string())
+        .collect();
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
     let _ = writeln!(
         md,
-        "\nReach the optimum (within {:.0} %): {}. Do not: {}.\n",
-        TOY_TOLERANCE * 100.0,
-        if reached.is_empty() {
-            "none".into()
-        } else {
-            reached.join(", ")
-        },
-        if not.is_empty() {
-            "none".into()
-        } else {
-            not.join(", ")
-        }
+        "\nReach the optimum (final meta-loss within {tol:.0} % on every seed): {}. Do not: {}. \
+         Of those, within {tol:.0} % at their best evaluation on every seed: {}. (ES-type methods descend the \
+         Gaussian-smoothed objective, whose minimiser differs from θ* by the smoothing.)\n",
+        list(&reached),
+        list(&not),
+        list(&best_only),
+        tol = TOY_TOLERANCE * 100.0,
     );
     plot_toy(res, dir)?;
     let _ = writeln!(
@@ -552,7 +560,9 @@ fn mnist_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) -> 
             };
             let (a, sa) = mean_std(&finals(runs));
             let (b, sb) = mean_std(&finals(tes));
-            let verdict = if (a - b).abs() <= sa.max(sb) {
+            let verdict = if runs.len() < 3 || tes.len() < 3 {
+                "no verdict (fewer than 3 seeds)".to_string()
+            } else if (a - b).abs() <= sa.max(sb) {
                 "a tie (difference within the seed spread)".to_string()
             } else if a < b {
                 format!("PES lower by {:.2}", b - a)
@@ -614,7 +624,8 @@ fn variance_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) 
         md,
         "A vanilla RNN (vocab {}, hidden {}) on a synthetic sequence of T = {} tokens (one token repeated, or uniform \
          random tokens); θ = all weights, fixed. PES (N = {}, σ = {}) summed over the T/K truncations against exact \
-         BPTT; {} repeats per K. The paper uses an LSTM on Penn Treebank characters.\n",
+         BPTT; {} repeats per K. The paper uses an LSTM on Penn Treebank characters; an LSTM on real text is not run \
+         here, so the paper's \"in between\" curve has no counterpart.\n",
         cfg.vocab, cfg.hidden, cfg.length, cfg.particles, cfg.sigma, cfg.repeats
     );
     if let Some(c0) = curves.first() {
