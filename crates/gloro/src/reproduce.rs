@@ -90,7 +90,7 @@ pub struct RunRecord {
 
 /// Where the record of run `name` lives: `<out>/gloro/runs/<name>/record.json`.
 pub fn record_path(out: &Path, name: &str) -> PathBuf {
-    out.join("gloro").join("runs").join(name).join("record.json")
+    repro_core::reproduce::record_path(out, "gloro", name)
 }
 
 /// Writes (or overwrites) the record of run `name` under `out`.
@@ -104,21 +104,13 @@ pub fn write_record(out: &Path, name: &str, summary: &Summary) -> Result<PathBuf
         command: command(name, summary.seed, summary.embedded_subset),
         summary,
     };
-    let path = record_path(out, name);
-    let dir = path.parent().expect("record has a parent");
-    std::fs::create_dir_all(dir).map_err(|e| GloroError::file(dir, e))?;
-    let json = serde_json::to_vec_pretty(&record).map_err(|e| GloroError::file(&path, e))?;
-    repro_core::train::run_dir::write_atomic(&path, &json).map_err(|e| GloroError::file(&path, e))?;
-    Ok(path)
+    repro_core::reproduce::write_record(out, "gloro", name, &record)
+        .map_err(|e| GloroError::file(record_path(out, name), e))
 }
 
 /// Reads the record of run `name` under `out`, if one was written.
 pub fn read_record(out: &Path, name: &str) -> Result<Option<RunRecord>> {
-    let path = record_path(out, name);
-    if !path.is_file() {
-        return Ok(None);
-    }
-    Ok(Some(repro_core::config::load(&path)?))
+    Ok(repro_core::reproduce::read_record(out, "gloro", name)?)
 }
 
 /// The records of run `name` trained from other seeds (`<name>-s<seed>`), in seed order.

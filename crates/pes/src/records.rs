@@ -2,7 +2,7 @@
 //! config, the metrics (every method's evaluated history, landscapes) and a summary; no
 //! weights. [`crate::report`] renders `pes.md` from these alone.
 
-use crate::error::{PesError, Result};
+use crate::error::Result;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -23,31 +23,20 @@ pub struct Record<C, R> {
 
 /// Where the record `name` lives under the results directory `out`.
 pub fn path(out: &Path, name: &str) -> PathBuf {
-    out.join("pes").join("runs").join(name).join("record.json")
+    repro_core::reproduce::record_path(out, "pes", name)
 }
 
 /// Writes a record (to a temporary name, then renamed).
 pub fn save<C: Serialize, R: Serialize>(out: &Path, name: &str, record: &Record<C, R>) -> Result<PathBuf> {
-    let p = path(out, name);
-    std::fs::create_dir_all(p.parent().expect("record folder"))?;
-    let tmp = p.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(record)?)?;
-    std::fs::rename(&tmp, &p)?;
+    let p = repro_core::reproduce::write_record(out, "pes", name, record)?;
     eprintln!("wrote {}", p.display());
     Ok(p)
 }
 
-/// Reads the record `name`, if there is one.
+/// Reads the record `name`, if there is one (strictly: errors name the file and the field).
 pub fn load<C: DeserializeOwned, R: DeserializeOwned>(
     out: &Path,
     name: &str,
 ) -> Result<Option<Record<C, R>>> {
-    let p = path(out, name);
-    if !p.exists() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&p)?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| PesError::Config(format!("{}: {e}", p.display())))
+    Ok(repro_core::reproduce::read_record(out, "pes", name)?)
 }

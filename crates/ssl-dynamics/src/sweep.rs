@@ -347,30 +347,19 @@ pub struct RunRecord {
 
 /// `<out>/ssl-dynamics/runs/<name>/record.json`.
 pub fn record_path(out: &Path, name: &str) -> PathBuf {
-    out.join("ssl-dynamics")
-        .join("runs")
-        .join(name)
-        .join("record.json")
+    repro_core::reproduce::record_path(out, "ssl-dynamics", name)
 }
 
 /// The record of `name` under `out`, if there is one.
 pub fn read_record(out: &Path, name: &str) -> Result<Option<RunRecord>> {
-    let path = record_path(out, name);
-    if !path.is_file() {
-        return Ok(None);
-    }
-    Ok(Some(repro_core::config::load(&path)?))
+    Ok(repro_core::reproduce::read_record(out, "ssl-dynamics", name)?)
 }
 
 /// Writes a record (atomically).
 pub fn write_record(out: &Path, record: &RunRecord) -> Result<PathBuf> {
-    let path = record_path(out, &record.spec.name());
-    let dir = path.parent().expect("a record has a directory");
-    std::fs::create_dir_all(dir).map_err(SslError::io(dir))?;
-    let json =
-        serde_json::to_vec_pretty(record).map_err(|e| SslError::io(&path)(std::io::Error::other(e)))?;
-    repro_core::train::run_dir::write_atomic(&path, &json).map_err(SslError::io(&path))?;
-    Ok(path)
+    let name = record.spec.name();
+    repro_core::reproduce::write_record(out, "ssl-dynamics", &name, record)
+        .map_err(SslError::io(record_path(out, &name)))
 }
 
 /// Every record of the runs of [`RunSet::All`] and the quick set found under `out`.

@@ -2,10 +2,9 @@
 
 #![cfg(feature = "flex")]
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Tensor};
 use repro_core::data::{DataArgs, DatasetName, Split, load};
-use repro_core::train::{Checkpointer, RunDir};
+use repro_core::train::{Checkpointer, RunDir, float_values};
 use ssl_dynamics::augment::Recipe;
 use ssl_dynamics::byol::{SslConfig, SslTrainer};
 use ssl_dynamics::config::PretrainConfig;
@@ -62,28 +61,6 @@ fn data() -> RunData {
     }
 }
 
-/// Every float tensor of a module (parameters and batch-norm statistics), in visiting order.
-struct Values(Vec<Vec<f32>>);
-
-impl ModuleVisitor for Values {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.push(
-            param
-                .val()
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .unwrap(),
-        );
-    }
-}
-
-fn values<M: Module>(m: &M) -> Vec<Vec<f32>> {
-    let mut v = Values(vec![]);
-    m.visit(&mut v);
-    v.0
-}
-
 /// Everything in an epoch log but the wall-clock fields.
 fn numbers(l: &EpochLog) -> (usize, usize, f64, f64, f64, f64) {
     (l.epoch, l.step, l.loss, l.z_std, l.p_std, l.knn_acc)
@@ -103,7 +80,7 @@ fn next_step(trainer: &mut SslTrainer) -> Vec<Vec<f32>> {
             Tensor::from_data(v2.into_data(), &d),
         )
         .unwrap();
-    values(&trainer.networks())
+    float_values(&trainer.networks())
 }
 
 fn assert_same_run(a: &(SslTrainer, PretrainResult), b: &(SslTrainer, PretrainResult)) {
@@ -116,7 +93,7 @@ fn assert_same_run(a: &(SslTrainer, PretrainResult), b: &(SslTrainer, PretrainRe
     assert_eq!(la, lb, "epoch logs");
     assert_eq!(a.1.probe, b.1.probe, "probe");
     assert!(
-        values(&a.0.networks()) == values(&b.0.networks()),
+        float_values(&a.0.networks()) == float_values(&b.0.networks()),
         "online and target weights, BN statistics"
     );
     let (ea, eb) = (
@@ -161,14 +138,14 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
     // The saved encoders hold the same values (their files differ in parameter ids).
     let saved = |dir: &RunDir| {
         let fresh = config(2).ssl.branch.init(&flex).encoder;
-        values(&load_encoder(fresh, &dir.file("encoder.bpk")).unwrap())
+        float_values(&load_encoder(fresh, &dir.file("encoder.bpk")).unwrap())
     };
     assert!(saved(&straight_dir) == saved(&run), "saved encoders");
     assert_eq!(run.read_metrics().unwrap().len(), 2);
     let latest = ck.latest::<LoopState>().unwrap().unwrap();
     assert_eq!((latest.step, latest.state.epoch), (8, 2));
     // The second epoch changed the networks (a resume that trained nothing would fail here).
-    assert!(values(&first.0.networks()) != values(&resumed.0.networks()));
+    assert!(float_values(&first.0.networks()) != float_values(&resumed.0.networks()));
     // Same optimiser state: one more step from each gives the same networks.
     assert!(
         next_step(&mut straight.0) == next_step(&mut resumed.0),
