@@ -42,25 +42,7 @@ use crate::model::GloroNet;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-/// Convergence settings of the power iterates (the training estimate and the comparison
-/// column of certificates).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Convergence {
-    /// A layer counts as converged when its residual ‖AᵀA v − λ v‖ is at most `tol`·λ.
-    pub tol: f64,
-    /// Iteration cap per layer.
-    pub max_iters: usize,
-}
-
-impl Default for Convergence {
-    fn default() -> Self {
-        Self {
-            tol: 1e-4,
-            max_iters: 5_000,
-        }
-    }
-}
+pub use crate::lipschitz::Convergence;
 
 /// What a certifier uses.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -37,6 +37,14 @@ pub enum GloroError {
     /// certificate): certification fails closed.
     #[error(transparent)]
     Bound(#[from] BoundError),
+    /// A layer's power iteration did not converge (the training estimate of K).
+    #[error("body layer {index}: {message}")]
+    NotConverged {
+        /// Position among the bounded body layers.
+        index: usize,
+        /// The residual it stopped at.
+        message: String,
+    },
     /// A certifier's inputs are unusable (ε, K or the head); certification fails closed.
     #[error("certifier: {0}")]
     Certifier(String),

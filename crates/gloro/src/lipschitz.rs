@@ -72,6 +72,26 @@ fn norm<const D: usize>(v: Tensor<D>) -> Tensor<1> {
     v.powf_scalar(2.0).sum().sqrt()
 }
 
+/// Convergence settings of the power iterates (the training estimate and the comparison
+/// column of certificates).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Convergence {
+    /// A layer counts as converged when its residual ‖AᵀA v − λ v‖ is at most `tol`·λ.
+    pub tol: f64,
+    /// Iteration cap per layer.
+    pub max_iters: usize,
+}
+
+impl Default for Convergence {
+    fn default() -> Self {
+        Self {
+            tol: 1e-4,
+            max_iters: 5_000,
+        }
+    }
+}
+
 /// How weights are initialised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]

@@ -286,20 +286,11 @@ impl GloroNet {
     /// each) and returns the power-iteration estimate of K, or the first layer that did not
     /// converge. An estimate, not a certificate: see [`crate::bounds`].
     pub fn converge_lipschitz(&self, tol: f64, max_iters: usize) -> crate::Result<f64> {
-        use crate::bounds::{BoundError, LayerKind};
         let mut k = 1.0;
-        let bounded = self.layers.iter().filter_map(|l| {
-            let kind = match l {
-                Layer::Conv(_) => LayerKind::Conv2d,
-                Layer::Dense(_) => LayerKind::Dense,
-                _ => return None,
-            };
-            l.bounded().map(|b| (kind, b))
-        });
-        for (index, (kind, l)) in bounded.enumerate() {
+        for (index, l) in self.layers.iter().filter_map(|l| l.bounded()).enumerate() {
             k *= l
                 .converge(tol, max_iters)
-                .map_err(|message| BoundError { index, kind, message })?;
+                .map_err(|message| crate::GloroError::NotConverged { index, message })?;
         }
         Ok(k)
     }

@@ -21,6 +21,7 @@
 //! | [`sweep`] | Sec. 4–6 | the CPU comparison of predictors and the ablations: named runs, records |
 //! | [`report`] | — | `ssl-dynamics.md` and its figures from the results of [`reproduce`] |
 //! | [`report_training`] | Sec. 4–6 | the training section of the report from run records and anchors |
+//! | [`figures`] | — | where the report's figures go, and the line-plot helpers of both sections |
 //! | [`bench`](mod@bench) | — | the `byol-resnet18` speed benchmark on the real training step |
 //! | [`error`] | — | the library's error type and `Result` |
 
@@ -34,6 +35,7 @@ pub mod directpred;
 pub mod dynamics;
 pub mod ema;
 pub mod error;
+pub mod figures;
 pub mod knn;
 pub mod linear;
 pub mod loss;

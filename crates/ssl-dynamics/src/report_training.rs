@@ -3,7 +3,7 @@
 //! read from a record, every verdict is computed from the numbers.
 
 use crate::error::Result;
-use crate::report::{FIGURES, lines, plot};
+use crate::figures::{FIGURES, lines, plot};
 use crate::sweep::{ABLATION_BASE, Ablation, Method, Pred, RunRecord, RunSpec};
 use repro_core::data::DatasetName;
 use repro_core::plot::Series;

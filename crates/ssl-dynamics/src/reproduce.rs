@@ -8,12 +8,9 @@
 //! has no up-to-date record. Both then read every record there is.
 
 use crate::error::{Result, SslError};
-use crate::linear::claims::{
-    self, Alignment, EmaProtection, ModeRun, NoStopGradient, PhasePortrait, PredictorLr, SgdCheck,
-    SgdSettings,
-};
+use crate::linear::claims::{self, SgdSettings};
 use crate::linear::fixed_points::collapse_boundary;
-use crate::linear::{FixedPoints, Mode, OdeParams, fixed_points};
+use crate::linear::{Mode, OdeParams, fixed_points};
 use crate::report::{self, Anchors, ReportInput};
 use crate::sweep::{RunSet, read_all, run_set};
 use burn::tensor::Device;
@@ -38,36 +35,7 @@ pub struct ReproduceOptions {
     pub data: DataArgs,
 }
 
-/// The numbers and curves of the seven theory claims.
-#[derive(Debug, Clone)]
-pub struct TheoryResults {
-    /// Claim 1 (Theorem 1): weights vanish without stop-gradient.
-    pub no_stop_gradient: NoStopGradient,
-    /// Claim 2: the eigenvalue ODE just below and just above the threshold, same start.
-    pub threshold_runs: [(f64, ModeRun); 2],
-    /// Fixed points below the threshold.
-    pub fixed_points: FixedPoints,
-    /// Claim 3: phase portrait below the threshold.
-    pub portrait: PhasePortrait,
-    /// Claim 3: `(p₀, s_c(p₀))` on the collapse-basin boundary.
-    pub basin_boundary: Vec<(f64, f64)>,
-    /// Claim 4: basin against the predictor's relative learning rate.
-    pub predictor_lr: PredictorLr,
-    /// The `α_p` of claim 4.
-    pub alphas: Vec<f64>,
-    /// Claim 5: EMA and a weak mode.
-    pub ema: EmaProtection,
-    /// Claim 6: the predictor aligns with `F`.
-    pub alignment: Alignment,
-    /// Claim 7: SGD settings.
-    pub sgd_settings: SgdSettings,
-    /// Claim 7: the linear model trained by SGD.
-    pub sgd: SgdCheck,
-    /// Claim 7: `(η, p*+)` of the theory.
-    pub sgd_theory: Vec<(f64, f64)>,
-    /// Wall time of all claims.
-    pub seconds: f64,
-}
+pub use crate::linear::claims::TheoryResults;
 
 /// Runs the seven theory claims (seconds; deterministic).
 pub fn run_theory() -> TheoryResults {

@@ -167,7 +167,7 @@ fn require(
     power: Option<f64>,
     index: usize,
     kind: LayerKind,
-    convergence: crate::certify::Convergence,
+    convergence: crate::lipschitz::Convergence,
 ) -> Result<f64, BoundError> {
     power.ok_or_else(|| BoundError {
         index,
@@ -184,7 +184,7 @@ pub fn layer_bounds(
     model: &GloroNet,
     bound: BoundMethod,
     conv_method: ConvMethod,
-    convergence: crate::certify::Convergence,
+    convergence: crate::lipschitz::Convergence,
 ) -> Result<Vec<LayerBound>, BoundError> {
     let mut out = Vec::new();
     for layer in &model.layers {
@@ -306,7 +306,7 @@ pub struct Tightness {
 /// most `exact_limit`), to measure the sound bounds' looseness against the estimate.
 pub fn tightness(
     model: &GloroNet,
-    convergence: crate::certify::Convergence,
+    convergence: crate::lipschitz::Convergence,
     exact_limit: usize,
 ) -> Result<Vec<Tightness>, BoundError> {
     let mut rows = Vec::new();

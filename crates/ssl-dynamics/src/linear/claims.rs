@@ -377,3 +377,34 @@ pub fn sgd_check(settings: SgdSettings, etas: &[f64], eta_past: f64, eta_nsg: f6
     out.no_stop_gradient.push((eta_nsg, end.w.norm() / norm0));
     out
 }
+
+/// The numbers and curves of the seven theory claims.
+#[derive(Debug, Clone)]
+pub struct TheoryResults {
+    /// Claim 1 (Theorem 1): weights vanish without stop-gradient.
+    pub no_stop_gradient: NoStopGradient,
+    /// Claim 2: the eigenvalue ODE just below and just above the threshold, same start.
+    pub threshold_runs: [(f64, ModeRun); 2],
+    /// Fixed points below the threshold.
+    pub fixed_points: crate::linear::FixedPoints,
+    /// Claim 3: phase portrait below the threshold.
+    pub portrait: PhasePortrait,
+    /// Claim 3: `(p₀, s_c(p₀))` on the collapse-basin boundary.
+    pub basin_boundary: Vec<(f64, f64)>,
+    /// Claim 4: basin against the predictor's relative learning rate.
+    pub predictor_lr: PredictorLr,
+    /// The `α_p` of claim 4.
+    pub alphas: Vec<f64>,
+    /// Claim 5: EMA and a weak mode.
+    pub ema: EmaProtection,
+    /// Claim 6: the predictor aligns with `F`.
+    pub alignment: Alignment,
+    /// Claim 7: SGD settings.
+    pub sgd_settings: SgdSettings,
+    /// Claim 7: the linear model trained by SGD.
+    pub sgd: SgdCheck,
+    /// Claim 7: `(η, p*+)` of the theory.
+    pub sgd_theory: Vec<(f64, f64)>,
+    /// Wall time of all claims.
+    pub seconds: f64,
+}
