@@ -4,7 +4,7 @@
 //! Carries the exact sensitivity `J_t = ds_t/dθ` (`S × d`, f64) forward:
 //! `dℓ_t/dθ = ∂ℓ/∂s · J_t + ∂ℓ/∂θ` and `J_{t+1} = ∂f/∂s · J_t + ∂f/∂θ`, one inner step at
 //! a time, from the exact step derivatives of a host problem
-//! ([`HostDynamics`](crate::problems::HostDynamics)). `J` is reset when an episode ends and
+//! ([`HostDynamics`]). `J` is reset when an episode ends and
 //! carried across truncations otherwise (online RTRL: θ changes between truncations).
 
 use super::base::{Clock, Estimate, EstimatorConfig, GradientEstimator, Snapshot, meta_field};

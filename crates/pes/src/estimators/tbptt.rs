@@ -3,7 +3,7 @@
 //! One state; per truncation, the gradient of the K-step loss with respect to θ by reverse
 //! mode through the K steps, the incoming state being a constant (so the influence of θ on
 //! earlier steps is dropped: biased). The state is then carried on with θ. On host problems
-//! ([`HostDynamics`](crate::problems::HostDynamics)) the same gradient comes from forward
+//! ([`HostDynamics`]) the same gradient comes from forward
 //! mode in f64, the sensitivity starting at zero at every truncation.
 
 use super::base::{
