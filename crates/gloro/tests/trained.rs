@@ -126,9 +126,7 @@ fn a_killed_and_resumed_run_equals_the_uninterrupted_one() {
     assert_eq!(resumed.final_eval.vra, t.summary.final_eval.vra);
     assert_eq!(resumed.final_eval.k, t.summary.final_eval.k);
     let device = Device::flex();
-    let model =
-        repro_core::train::checkpoint::load_model(t.cfg.network().init(&device), &run.file("model.bpk"))
-            .unwrap();
+    let model = train::TrainedRun::open(&run.path, &device).unwrap().model;
     assert!(
         float_values(&model) == float_values(&t.model),
         "weights and power-iteration vectors"
@@ -149,9 +147,7 @@ fn a_killed_and_resumed_run_equals_the_uninterrupted_one() {
 fn saved_and_reloaded_model_gives_identical_results() {
     let t = trained();
     let device = Device::flex();
-    let reloaded =
-        repro_core::train::checkpoint::load_model(t.cfg.network().init(&device), &t.run.file("model.bpk"))
-            .unwrap();
+    let reloaded = train::TrainedRun::open(&t.run.path, &device).unwrap().model;
     let (x, labels) = test_images(300, &device);
     let a = t.model.forward(x.clone()).into_data();
     let b = reloaded.forward(x.clone()).into_data();
@@ -171,9 +167,7 @@ fn pgd_never_breaks_a_certified_point_but_breaks_uncertified_ones() {
     let t = trained();
     let device = Device::flex();
     let ad = device.clone().autodiff();
-    let model_ad =
-        repro_core::train::checkpoint::load_model(t.cfg.network().init(&ad), &t.run.file("model.bpk"))
-            .unwrap();
+    let model_ad = train::TrainedRun::open(&t.run.path, &ad).unwrap().model;
     let (x, _) = test_images(150, &device);
     ad.seed(1);
     let certifier = Certifier::new(&t.model, t.cfg.eps, CertifyOptions::sound(t.cfg.convergence)).unwrap();
@@ -206,9 +200,7 @@ fn the_attack_catches_a_certifier_whose_k_is_too_small() {
     let t = trained();
     let device = Device::flex();
     let ad = device.clone().autodiff();
-    let model_ad =
-        repro_core::train::checkpoint::load_model(t.cfg.network().init(&ad), &t.run.file("model.bpk"))
-            .unwrap();
+    let model_ad = train::TrainedRun::open(&t.run.path, &ad).unwrap().model;
     let (x, _) = test_images(150, &device);
     // measured on this model: K × 0.5 certifies 132 points and PGD breaks none of them (the
     // global bound is looser than the local Lipschitz constant by more than 2×); K × 0.35
@@ -230,9 +222,7 @@ fn the_attack_catches_a_certifier_whose_k_is_too_small() {
 fn empirical_margin_lipschitz_never_exceeds_the_certified_bound() {
     let t = trained();
     let device = Device::flex().autodiff();
-    let model_ad =
-        repro_core::train::checkpoint::load_model(t.cfg.network().init(&device), &t.run.file("model.bpk"))
-            .unwrap();
+    let model_ad = train::TrainedRun::open(&t.run.path, &device).unwrap().model;
     let certifier = Certifier::new(&t.model, t.cfg.eps, CertifyOptions::sound(t.cfg.convergence)).unwrap();
     let (x, _) = test_images(64, &device);
     device.seed(2);
