@@ -3,7 +3,9 @@
 //! Burn 0.22 has no backend type parameter: a [`Device`] value names the backend, and the
 //! Cargo features `flex`, `ndarray` and `wgpu` decide which backends are compiled in. Every
 //! binary of the workspace flattens [`DeviceArgs`] into its command line and calls
-//! [`DeviceArgs::device`].
+//! [`DeviceArgs::device`]; the training commands that run data-parallel also flatten
+//! [`DevicesArgs`] (`--devices wgpu:discrete:0,wgpu:discrete:1`, see
+//! [`crate::train::data_parallel`]).
 
 use burn::tensor::Device;
 use std::fmt;
@@ -41,6 +43,21 @@ pub enum BackendError {
     /// wgpu is compiled in but no adapter could be opened.
     #[error("--device wgpu: no GPU adapter could be opened ({0})")]
     NoAdapter(String),
+    /// A `--devices` entry is not a device name.
+    #[error(
+        "--devices: `{0}` is not a device (expected flex, ndarray, wgpu, wgpu:default, wgpu:cpu, wgpu:discrete:N, wgpu:integrated:N or wgpu:virtual:N)"
+    )]
+    BadSpec(String),
+    /// `--devices` names devices of different backends (a step's gradients are summed on one
+    /// backend).
+    #[error("--devices: {0} and {1} are devices of different backends; data parallelism needs one backend")]
+    MixedBackends(DeviceSpec, DeviceSpec),
+    /// A listed device could not be opened.
+    #[error("--devices: {0} cannot be opened ({1})")]
+    Unavailable(DeviceSpec, String),
+    /// Both `--device` and `--devices` were given and disagree.
+    #[error("--device {0} and --devices {1} disagree; give one of them")]
+    Conflict(BackendKind, DeviceSpec),
 }
 
 impl BackendKind {
@@ -102,25 +119,24 @@ pub fn cpu_threads() -> usize {
 /// gives an error here instead of a panic deep inside the first training step.
 #[cfg(feature = "wgpu")]
 fn probe_wgpu() -> Result<Device, BackendError> {
-    use burn::tensor::{DeviceKind, Tensor};
-    let result = std::panic::catch_unwind(|| {
-        let device = Device::wgpu(DeviceKind::DefaultDevice);
-        let probe = Tensor::<1>::ones([4], &device).sum().into_scalar::<f32>();
-        (device, probe)
-    });
+    probe(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)).map_err(BackendError::NoAdapter)
+}
+
+/// Runs a four-element sum on `device`; a panic (no such adapter) becomes its message.
+#[cfg(feature = "wgpu")]
+fn probe(device: Device) -> Result<Device, String> {
+    use burn::tensor::Tensor;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tensor::<1>::ones([4], &device).sum().into_scalar::<f32>()
+    }));
     match result {
-        Ok((device, probe)) if probe == 4.0 => Ok(device),
-        Ok((_, probe)) => Err(BackendError::NoAdapter(format!(
-            "probe sum gave {probe} instead of 4"
-        ))),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "initialisation panicked".into());
-            Err(BackendError::NoAdapter(msg))
-        }
+        Ok(4.0) => Ok(device),
+        Ok(probe) => Err(format!("probe sum gave {probe} instead of 4")),
+        Err(panic) => Err(panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "initialisation panicked".into())),
     }
 }
 
@@ -144,9 +160,178 @@ impl DeviceArgs {
     }
 }
 
+/// Which adapter of the wgpu backend (Burn's [`burn::tensor::DeviceKind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WgpuKind {
+    /// The adapter wgpu prefers (`DefaultDevice`).
+    Default,
+    /// wgpu's CPU adapter (`Cpu`; Mesa's lavapipe where no GPU is present).
+    Cpu,
+    /// The N-th discrete GPU.
+    Discrete(usize),
+    /// The N-th integrated GPU.
+    Integrated(usize),
+    /// The N-th virtual GPU.
+    Virtual(usize),
+}
+
+/// One device of a `--devices` list: a backend and, for wgpu, an adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceSpec {
+    /// The backend.
+    pub backend: BackendKind,
+    /// The wgpu adapter (`None` for the CPU backends).
+    pub wgpu: Option<WgpuKind>,
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.wgpu {
+            None => write!(f, "{}", self.backend),
+            Some(WgpuKind::Default) => f.write_str("wgpu:default"),
+            Some(WgpuKind::Cpu) => f.write_str("wgpu:cpu"),
+            Some(WgpuKind::Discrete(i)) => write!(f, "wgpu:discrete:{i}"),
+            Some(WgpuKind::Integrated(i)) => write!(f, "wgpu:integrated:{i}"),
+            Some(WgpuKind::Virtual(i)) => write!(f, "wgpu:virtual:{i}"),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceSpec {
+    type Err = BackendError;
+
+    /// `flex`, `ndarray`, `wgpu` (= `wgpu:default`), `wgpu:cpu`, `wgpu:discrete[:N]`,
+    /// `wgpu:integrated[:N]`, `wgpu:virtual[:N]` (N defaults to 0).
+    fn from_str(s: &str) -> Result<Self, BackendError> {
+        let bad = || BackendError::BadSpec(s.to_string());
+        let parts: Vec<&str> = s.trim().split(':').collect();
+        let index = |p: Option<&&str>| -> Result<usize, BackendError> {
+            p.map_or(Ok(0), |i| i.parse().map_err(|_| bad()))
+        };
+        let cpu = |backend| DeviceSpec { backend, wgpu: None };
+        let spec = match parts.as_slice() {
+            ["flex"] => cpu(BackendKind::Flex),
+            ["ndarray"] => cpu(BackendKind::Ndarray),
+            ["wgpu"] | ["wgpu", "default"] => DeviceSpec::wgpu(WgpuKind::Default),
+            ["wgpu", "cpu"] => DeviceSpec::wgpu(WgpuKind::Cpu),
+            ["wgpu", kind, rest @ ..] if rest.len() <= 1 => {
+                let i = index(rest.first())?;
+                DeviceSpec::wgpu(match *kind {
+                    "discrete" => WgpuKind::Discrete(i),
+                    "integrated" => WgpuKind::Integrated(i),
+                    "virtual" => WgpuKind::Virtual(i),
+                    _ => return Err(bad()),
+                })
+            }
+            _ => return Err(bad()),
+        };
+        Ok(spec)
+    }
+}
+
+impl DeviceSpec {
+    /// A wgpu adapter.
+    pub fn wgpu(kind: WgpuKind) -> Self {
+        Self {
+            backend: BackendKind::Wgpu,
+            wgpu: Some(kind),
+        }
+    }
+
+    /// Opens the device and runs one tiny operation on it, so that a device that is not there
+    /// gives an error here rather than a panic inside the first training step.
+    pub fn open(&self) -> Result<Device, BackendError> {
+        match (self.backend, self.wgpu) {
+            (BackendKind::Wgpu, Some(kind)) => self.open_wgpu(kind),
+            (backend, _) => backend.device(),
+        }
+    }
+
+    #[cfg(feature = "wgpu")]
+    fn open_wgpu(&self, kind: WgpuKind) -> Result<Device, BackendError> {
+        use burn::tensor::DeviceKind;
+        let kind = match kind {
+            WgpuKind::Default => DeviceKind::DefaultDevice,
+            WgpuKind::Cpu => DeviceKind::Cpu,
+            WgpuKind::Discrete(i) => DeviceKind::DiscreteGpu(i),
+            WgpuKind::Integrated(i) => DeviceKind::IntegratedGpu(i),
+            WgpuKind::Virtual(i) => DeviceKind::VirtualGpu(i),
+        };
+        probe(Device::wgpu(kind)).map_err(|e| BackendError::Unavailable(*self, e))
+    }
+
+    #[cfg(not(feature = "wgpu"))]
+    fn open_wgpu(&self, _: WgpuKind) -> Result<Device, BackendError> {
+        BackendKind::Wgpu.device()
+    }
+}
+
+/// Opens every device of a list: all of one backend, each opened and probed, before any work.
+pub fn open_devices(specs: &[DeviceSpec]) -> Result<Vec<Device>, BackendError> {
+    if let Some(other) = specs.iter().find(|s| s.backend != specs[0].backend) {
+        return Err(BackendError::MixedBackends(specs[0], *other));
+    }
+    specs.iter().map(DeviceSpec::open).collect()
+}
+
+/// The `--devices` flag of the training commands that support data parallelism.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DevicesArgs {
+    /// Data-parallel training on these devices, comma-separated, the first one main (e.g.
+    /// `wgpu:discrete:0,wgpu:discrete:1`; see docs/scaling.md). Default: the one `--device`.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub devices: Vec<DeviceSpec>,
+}
+
+impl DevicesArgs {
+    /// The devices to train on, the main one first: the `--devices` list if given (checked
+    /// against `--device`), else the single device of `--device`. Prints them.
+    pub fn devices(&self, device: &DeviceArgs) -> Result<Vec<Device>, BackendError> {
+        if self.devices.is_empty() {
+            return Ok(vec![device.device()?.1]);
+        }
+        if let Some(kind) = device.device
+            && kind != self.devices[0].backend
+        {
+            return Err(BackendError::Conflict(kind, self.devices[0]));
+        }
+        let devices = open_devices(&self.devices)?;
+        for (spec, d) in self.devices.iter().zip(&devices) {
+            eprintln!("device: {spec} ({d:?})");
+        }
+        Ok(devices)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_lists_parse_and_refuse_mixtures_and_typos() {
+        let specs: Vec<DeviceSpec> = ["flex", "wgpu", "wgpu:cpu", "wgpu:discrete:1", "wgpu:integrated"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let shown: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "flex",
+                "wgpu:default",
+                "wgpu:cpu",
+                "wgpu:discrete:1",
+                "wgpu:integrated:0"
+            ]
+        );
+        for bad in ["cuda", "wgpu:gpu", "wgpu:discrete:x", "wgpu:cpu:1:2", ""] {
+            let e = bad.parse::<DeviceSpec>().unwrap_err();
+            assert!(matches!(e, BackendError::BadSpec(_)), "{bad}: {e}");
+        }
+        let e = open_devices(&specs[..2]).unwrap_err();
+        assert!(matches!(e, BackendError::MixedBackends(..)), "{e}");
+        assert!(e.to_string().contains("flex and wgpu:default"), "{e}");
+    }
 
     #[test]
     fn default_build_has_a_cpu_backend_and_refuses_missing_ones() {

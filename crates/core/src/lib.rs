@@ -31,4 +31,4 @@ pub mod plot;
 pub mod reproduce;
 pub mod train;
 
-pub use backend::{BackendKind, DeviceArgs};
+pub use backend::{BackendKind, DeviceArgs, DevicesArgs};
