@@ -87,7 +87,9 @@ impl BackendKind {
         match self {
             #[cfg(feature = "flex")]
             BackendKind::Flex => Ok(Device::flex()),
+            // deprecated in Burn 0.22 in favour of flex; kept for comparison
             #[cfg(feature = "ndarray")]
+            #[allow(deprecated)]
             BackendKind::Ndarray => Ok(Device::ndarray()),
             #[cfg(feature = "wgpu")]
             BackendKind::Wgpu => probe_wgpu(),

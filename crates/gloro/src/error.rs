@@ -19,6 +19,9 @@ pub enum GloroError {
     /// A checkpoint or model file could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] repro_core::train::CheckpointError),
+    /// Data-parallel training cannot split the batch over the devices.
+    #[error(transparent)]
+    DataParallel(#[from] repro_core::train::DataParallelError),
     /// A figure could not be drawn.
     #[error(transparent)]
     Plot(#[from] repro_core::plot::PlotError),

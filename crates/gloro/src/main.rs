@@ -40,6 +40,8 @@ enum Command {
         run: RunArgs,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        devices: repro_core::DevicesArgs,
     },
     /// Certify a trained run's model on a dataset split or on PNG images; prints JSON.
     Certify {
@@ -208,15 +210,18 @@ fn main() -> Result<()> {
             epochs,
             run,
             data,
+            devices,
         } => {
-            let (_, device) = cli.device.device()?;
+            let devices = devices.devices(&cli.device)?;
             let mut cfg = TrainConfig::load(&config)?;
             if let Some(e) = epochs {
                 cfg.epochs = e;
                 cfg.lr.hold = cfg.lr.hold.min(e / 2);
             }
+            // a batch that does not split over the devices is refused before the run exists
+            repro_core::train::DataParallel::new(devices.clone())?.check_batch(cfg.batch_size)?;
             let dir = RunDir::from_args(&run, "gloro")?;
-            let (_, summary) = train::train(&cfg, &dir, &data, run.seed, run.resume, &device)?;
+            let (_, summary) = train::train_on(&cfg, &dir, &data, run.seed, run.resume, &devices)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({

@@ -16,7 +16,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use repro_core::augment;
 use repro_core::data::{DataArgs, ImageBatcher, ImageDataset, Split, load};
-use repro_core::train::{Checkpointer, Mean, RunDir, progress_bar, seed_everything};
+use repro_core::train::{Checkpointer, DataParallel, Mean, RunDir, progress_bar, seed_everything};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -223,6 +223,61 @@ pub fn step_with_phases(
     (model, out)
 }
 
+/// [`step`] with the batch split over the devices of `dp` ([`repro_core::train::data_parallel`]):
+/// each device computes the loss of its shard with its own copy of the iterates (all equal at
+/// the start of the step), the shard-mean gradients are averaged on the main device, Adam
+/// steps there, and the model keeps the main shard's advanced iterates. The same update as
+/// [`step`] on the whole batch up to summation order. `x` and `y` live on the main device.
+pub fn step_parallel(
+    dp: &DataParallel,
+    model: GloroNet,
+    optim: &mut burn::optim::ModuleOptimizer,
+    x: Tensor<4>,
+    y: Tensor<1, Int>,
+    p: &StepParams,
+) -> (GloroNet, StepOutput) {
+    if dp.len() == 1 {
+        return step(model, optim, x, y, p);
+    }
+    let b = x.dims()[0];
+    let shard = |m: &GloroNet, device: &Device, rows: std::ops::Range<usize>| {
+        let n = rows.len();
+        let x = x.clone().narrow(0, rows.start, n).to_device(device);
+        let y = y.clone().narrow(0, rows.start, n).to_device(device);
+        let logits = m.forward(x);
+        let k = m.lipschitz(p.power_iterations);
+        let ext = gloro_logits(logits.clone(), m.class_weights(), k, p.eps, p.margin);
+        let loss = gloro_loss(p.loss, ext.clone(), y.clone(), p.lambda);
+        let loss_value = loss.clone().into_scalar::<f64>();
+        if !loss_value.is_finite() {
+            return Err(loss_value);
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), m);
+        let correct = repro_core::train::correct(logits.detach(), y.clone());
+        let robust = repro_core::train::correct(ext.detach(), y);
+        Ok((grads, (loss_value * n as f64, correct, robust)))
+    };
+    match dp.gradients(&model, b, shard) {
+        Ok((grads, outs)) => {
+            let model = optim.step(p.lr, model, grads);
+            let out = StepOutput {
+                loss: outs.iter().map(|o| o.0).sum::<f64>() / b as f64,
+                correct: outs.iter().map(|o| o.1).sum(),
+                robust: outs.iter().map(|o| o.2).sum(),
+            };
+            (model, out)
+        }
+        Err(loss) => {
+            let out = StepOutput {
+                loss,
+                correct: 0,
+                robust: 0,
+            };
+            (model, out)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LoopState {
     epochs: Vec<EpochMetrics>,
@@ -237,7 +292,25 @@ pub fn train(
     resume: bool,
     device: &Device,
 ) -> Result<(GloroNet, Summary)> {
-    let ad = device.clone().autodiff();
+    train_on(cfg, run, data, seed, resume, std::slice::from_ref(device))
+}
+
+/// [`train`] data-parallel on `devices` (the first one main; see [`step_parallel`]): the same
+/// global batch, schedules, run directory and checkpoints as one device, so a run resumes on
+/// any number of devices. The batch size must divide by the number of devices; the error comes
+/// before any work. Augmentation draws on the main device before the batch is split.
+pub fn train_on(
+    cfg: &TrainConfig,
+    run: &RunDir,
+    data: &DataArgs,
+    seed: u64,
+    resume: bool,
+    devices: &[Device],
+) -> Result<(GloroNet, Summary)> {
+    let dp = DataParallel::new(devices.to_vec())?;
+    dp.check_batch(cfg.batch_size)?;
+    let device = &devices[0];
+    let ad = dp.main().clone();
     seed_everything(seed, &ad);
     let (expected, _) = cfg.input_shape();
     let train_set = load(cfg.dataset, Split::Train, data)?;
@@ -298,7 +371,8 @@ pub fn train(
                 x = augment_batch(x);
             }
             let y = train_y.clone().select(0, it);
-            let (next, out) = step(
+            let (next, out) = step_parallel(
+                &dp,
                 model,
                 &mut optim,
                 x,
@@ -407,7 +481,10 @@ pub fn train(
         layer_bounds,
         certify_cost: Some(cost),
         vra_curve,
-        backend: format!("{device:?}"),
+        backend: match devices {
+            [device] => format!("{device:?}"),
+            all => format!("{all:?}"),
+        },
         seed,
     };
     let json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
