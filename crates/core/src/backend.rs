@@ -7,6 +7,7 @@
 //! [`DevicesArgs`] (`--devices wgpu:discrete:0,wgpu:discrete:1`, see
 //! [`crate::train::data_parallel`]).
 
+use crate::error::Error;
 use burn::tensor::Device;
 use std::fmt;
 
@@ -32,34 +33,6 @@ impl fmt::Display for BackendKind {
     }
 }
 
-/// Why a device could not be provided.
-#[derive(Debug, thiserror::Error)]
-pub enum BackendError {
-    /// The backend exists but this binary was built without its Cargo feature.
-    #[error(
-        "--device {0}: this binary was built without the `{0}` feature; rebuild with `--features {0}` (compiled in: {1})"
-    )]
-    NotCompiled(BackendKind, String),
-    /// wgpu is compiled in but no adapter could be opened.
-    #[error("--device wgpu: no GPU adapter could be opened ({0})")]
-    NoAdapter(String),
-    /// A `--devices` entry is not a device name.
-    #[error(
-        "--devices: `{0}` is not a device (expected flex, ndarray, wgpu, wgpu:default, wgpu:cpu, wgpu:discrete:N, wgpu:integrated:N or wgpu:virtual:N)"
-    )]
-    BadSpec(String),
-    /// `--devices` names devices of different backends (a step's gradients are summed on one
-    /// backend).
-    #[error("--devices: {0} and {1} are devices of different backends; data parallelism needs one backend")]
-    MixedBackends(DeviceSpec, DeviceSpec),
-    /// A listed device could not be opened.
-    #[error("--devices: {0} cannot be opened ({1})")]
-    Unavailable(DeviceSpec, String),
-    /// Both `--device` and `--devices` were given and disagree.
-    #[error("--device {0} and --devices {1} disagree; give one of them")]
-    Conflict(BackendKind, DeviceSpec),
-}
-
 impl BackendKind {
     /// The backends compiled into this build, in order of preference for the default.
     pub fn compiled() -> Vec<BackendKind> {
@@ -79,10 +52,10 @@ impl BackendKind {
     }
 
     /// The plain (inference) device of this backend.
-    pub fn device(self) -> Result<Device, BackendError> {
+    pub fn device(self) -> Result<Device, Error> {
         if !self.is_compiled() {
             let list: Vec<String> = Self::compiled().iter().map(|k| k.to_string()).collect();
-            return Err(BackendError::NotCompiled(self, list.join(", ")));
+            return Err(Error::NotCompiled(self, list.join(", ")));
         }
         match self {
             #[cfg(feature = "flex")]
@@ -99,7 +72,7 @@ impl BackendKind {
     }
 
     /// The default: the GPU when compiled in and an adapter opens, else `flex`, else `ndarray`.
-    pub fn default_device() -> Result<(BackendKind, Device), BackendError> {
+    pub fn default_device() -> Result<(BackendKind, Device), Error> {
         let mut last = None;
         for kind in Self::compiled() {
             match kind.device() {
@@ -107,7 +80,7 @@ impl BackendKind {
                 Err(err) => last = Some(err),
             }
         }
-        Err(last.unwrap_or_else(|| BackendError::NotCompiled(BackendKind::Flex, String::new())))
+        Err(last.unwrap_or_else(|| Error::NotCompiled(BackendKind::Flex, String::new())))
     }
 }
 
@@ -120,8 +93,8 @@ pub fn cpu_threads() -> usize {
 /// Opens the wgpu device and runs one tiny operation, so that a machine without an adapter
 /// gives an error here instead of a panic deep inside the first training step.
 #[cfg(feature = "wgpu")]
-fn probe_wgpu() -> Result<Device, BackendError> {
-    probe(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)).map_err(BackendError::NoAdapter)
+fn probe_wgpu() -> Result<Device, Error> {
+    probe(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)).map_err(Error::NoAdapter)
 }
 
 /// Runs a four-element sum on `device`; a panic (no such adapter) becomes its message.
@@ -152,7 +125,7 @@ pub struct DeviceArgs {
 
 impl DeviceArgs {
     /// Resolves the flag to a device and prints which one is used.
-    pub fn device(&self) -> Result<(BackendKind, Device), BackendError> {
+    pub fn device(&self) -> Result<(BackendKind, Device), Error> {
         let (kind, device) = match self.device {
             Some(kind) => (kind, kind.device()?),
             None => BackendKind::default_device()?,
@@ -200,16 +173,15 @@ impl fmt::Display for DeviceSpec {
 }
 
 impl std::str::FromStr for DeviceSpec {
-    type Err = BackendError;
+    type Err = Error;
 
     /// `flex`, `ndarray`, `wgpu` (= `wgpu:default`), `wgpu:cpu`, `wgpu:discrete[:N]`,
     /// `wgpu:integrated[:N]`, `wgpu:virtual[:N]` (N defaults to 0).
-    fn from_str(s: &str) -> Result<Self, BackendError> {
-        let bad = || BackendError::BadSpec(s.to_string());
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = || Error::BadSpec(s.to_string());
         let parts: Vec<&str> = s.trim().split(':').collect();
-        let index = |p: Option<&&str>| -> Result<usize, BackendError> {
-            p.map_or(Ok(0), |i| i.parse().map_err(|_| bad()))
-        };
+        let index =
+            |p: Option<&&str>| -> Result<usize, Error> { p.map_or(Ok(0), |i| i.parse().map_err(|_| bad())) };
         let cpu = |backend| DeviceSpec { backend, wgpu: None };
         let spec = match parts.as_slice() {
             ["flex"] => cpu(BackendKind::Flex),
@@ -242,7 +214,7 @@ impl DeviceSpec {
 
     /// Opens the device and runs one tiny operation on it, so that a device that is not there
     /// gives an error here rather than a panic inside the first training step.
-    pub fn open(&self) -> Result<Device, BackendError> {
+    pub fn open(&self) -> Result<Device, Error> {
         match (self.backend, self.wgpu) {
             (BackendKind::Wgpu, Some(kind)) => self.open_wgpu(kind),
             (backend, _) => backend.device(),
@@ -250,7 +222,7 @@ impl DeviceSpec {
     }
 
     #[cfg(feature = "wgpu")]
-    fn open_wgpu(&self, kind: WgpuKind) -> Result<Device, BackendError> {
+    fn open_wgpu(&self, kind: WgpuKind) -> Result<Device, Error> {
         use burn::tensor::DeviceKind;
         let kind = match kind {
             WgpuKind::Default => DeviceKind::DefaultDevice,
@@ -259,19 +231,19 @@ impl DeviceSpec {
             WgpuKind::Integrated(i) => DeviceKind::IntegratedGpu(i),
             WgpuKind::Virtual(i) => DeviceKind::VirtualGpu(i),
         };
-        probe(Device::wgpu(kind)).map_err(|e| BackendError::Unavailable(*self, e))
+        probe(Device::wgpu(kind)).map_err(|e| Error::Unavailable(*self, e))
     }
 
     #[cfg(not(feature = "wgpu"))]
-    fn open_wgpu(&self, _: WgpuKind) -> Result<Device, BackendError> {
+    fn open_wgpu(&self, _: WgpuKind) -> Result<Device, Error> {
         BackendKind::Wgpu.device()
     }
 }
 
 /// Opens every device of a list: all of one backend, each opened and probed, before any work.
-pub fn open_devices(specs: &[DeviceSpec]) -> Result<Vec<Device>, BackendError> {
+pub fn open_devices(specs: &[DeviceSpec]) -> Result<Vec<Device>, Error> {
     if let Some(other) = specs.iter().find(|s| s.backend != specs[0].backend) {
-        return Err(BackendError::MixedBackends(specs[0], *other));
+        return Err(Error::MixedBackends(specs[0], *other));
     }
     specs.iter().map(DeviceSpec::open).collect()
 }
@@ -288,14 +260,14 @@ pub struct DevicesArgs {
 impl DevicesArgs {
     /// The devices to train on, the main one first: the `--devices` list if given (checked
     /// against `--device`), else the single device of `--device`. Prints them.
-    pub fn devices(&self, device: &DeviceArgs) -> Result<Vec<Device>, BackendError> {
+    pub fn devices(&self, device: &DeviceArgs) -> Result<Vec<Device>, Error> {
         if self.devices.is_empty() {
             return Ok(vec![device.device()?.1]);
         }
         if let Some(kind) = device.device
             && kind != self.devices[0].backend
         {
-            return Err(BackendError::Conflict(kind, self.devices[0]));
+            return Err(Error::Conflict(kind, self.devices[0]));
         }
         let devices = open_devices(&self.devices)?;
         for (spec, d) in self.devices.iter().zip(&devices) {
@@ -328,10 +300,10 @@ mod tests {
         );
         for bad in ["cuda", "wgpu:gpu", "wgpu:discrete:x", "wgpu:cpu:1:2", ""] {
             let e = bad.parse::<DeviceSpec>().unwrap_err();
-            assert!(matches!(e, BackendError::BadSpec(_)), "{bad}: {e}");
+            assert!(matches!(e, Error::BadSpec(_)), "{bad}: {e}");
         }
         let e = open_devices(&specs[..2]).unwrap_err();
-        assert!(matches!(e, BackendError::MixedBackends(..)), "{e}");
+        assert!(matches!(e, Error::MixedBackends(..)), "{e}");
         assert!(e.to_string().contains("flex and wgpu:default"), "{e}");
     }
 

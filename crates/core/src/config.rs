@@ -5,66 +5,15 @@
 //! reports failures with the file, the path of the offending field (`lr.schedule[2].epoch`)
 //! and the line and column; [`parse`] does the same for text with a given origin (a shipped
 //! config embedded with `include_str!`, say). Range checks a JSON schema cannot express stay
-//! with each type (its `validate`), reported through [`ConfigError::Invalid`].
+//! with each type (its `validate`), reported through [`Error::Invalid`].
 
+use crate::error::Error;
 use serde::de::DeserializeOwned;
-use std::path::{Path, PathBuf};
-
-/// A configuration could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: cannot read: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The JSON is malformed, has an unknown or missing field, or a value of the wrong type.
-    #[error("{origin}: field `{field}` (line {line}, column {column}): {message}")]
-    Parse {
-        /// The file (or other origin) of the text.
-        origin: String,
-        /// Dotted path of the field the error is about (`.` for the document itself).
-        field: String,
-        /// 1-based line of the error.
-        line: usize,
-        /// 1-based column of the error.
-        column: usize,
-        /// serde's message, e.g. "unknown field `lr_rate`, expected one of …".
-        message: String,
-    },
-    /// A field parsed but its value is out of range.
-    #[error("{origin}: field `{field}`: {message}")]
-    Invalid {
-        /// The file (or other origin).
-        origin: String,
-        /// The field.
-        field: String,
-        /// What was expected.
-        message: String,
-    },
-}
-
-impl ConfigError {
-    /// An out-of-range value of `field` in the configuration from `origin`.
-    pub fn invalid(
-        origin: impl std::fmt::Display,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self::Invalid {
-            origin: origin.to_string(),
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+use std::path::Path;
 
 /// Parses `text` (from `origin`, named in errors) as a `T`.
-pub fn parse<T: DeserializeOwned>(text: &str, origin: impl std::fmt::Display) -> Result<T, ConfigError> {
-    let error = |field: String, inner: serde_json::Error| ConfigError::Parse {
+pub fn parse<T: DeserializeOwned>(text: &str, origin: impl std::fmt::Display) -> Result<T, Error> {
+    let error = |field: String, inner: serde_json::Error| Error::Parse {
         origin: origin.to_string(),
         field,
         line: inner.line(),
@@ -81,8 +30,8 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: impl std::fmt::Display) ->
 }
 
 /// Reads the JSON file `path` as a `T`.
-pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.into(),
         source,
     })?;
@@ -126,7 +75,7 @@ mod tests {
     fn unknown_nested_field_names_file_path_and_line() {
         let text = "{\"name\": \"a\",\n \"steps\": [{\"rate\": 1.0}, {\"rat\": 0.5}]}";
         let e = parse::<Outer>(text, "cfg/run.json").unwrap_err();
-        let ConfigError::Parse {
+        let Error::Parse {
             origin,
             field,
             line,
@@ -150,10 +99,7 @@ mod tests {
     #[test]
     fn wrong_type_names_the_field_and_trailing_text_is_rejected() {
         let e = parse::<Outer>(r#"{"name": 3}"#, "c.json").unwrap_err();
-        assert!(
-            matches!(&e, ConfigError::Parse { field, .. } if field == "name"),
-            "{e}"
-        );
+        assert!(matches!(&e, Error::Parse { field, .. } if field == "name"), "{e}");
         assert!(parse::<Outer>(r#"{"name": "a"} {}"#, "c.json").is_err());
     }
 

@@ -8,6 +8,7 @@
 //! | [`backend`] | choosing the Burn device at run time (`--device flex|ndarray|wgpu`) |
 //! | [`fast_conv`] | conv2d for the flex backend as im2col + GEMM, forward and backward (a Burn extension) |
 //! | [`fused_minmax`] | the MinMax activation as one pass forward and backward on flex (a Burn extension) |
+//! | [`error`] | the one error type of the crate, [`Error`], and its [`Result`] |
 //! | [`data`] | IDX / CIFAR-10 / STL-10 / Tiny-ImageNet readers, in-memory datasets, batches, where data lives |
 //! | [`augment`] | batched, on-device augmentations (crop, resized crop, flip, jitter, grayscale, noise) |
 //! | [`models`] | MLP, layer-list conv net, ResNet-18 with the CIFAR stem |
@@ -22,6 +23,7 @@ pub mod augment;
 pub mod backend;
 pub mod config;
 pub mod data;
+pub mod error;
 pub mod fast_conv;
 #[cfg(feature = "flex")]
 mod flex_buffers;
@@ -32,3 +34,4 @@ pub mod reproduce;
 pub mod train;
 
 pub use backend::{BackendKind, DeviceArgs, DevicesArgs};
+pub use error::{Error, Result};

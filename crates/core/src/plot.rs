@@ -2,6 +2,7 @@
 //! heatmaps (with optional trajectories on top) for landscapes and decision regions.
 //! Text uses an embedded DejaVu Sans Mono, so no system font library is needed.
 
+use crate::error::Error;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -18,16 +19,6 @@ fn register_font() {
             }
         }
     });
-}
-
-/// A plot could not be drawn or written.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: cannot draw plot: {message}")]
-pub struct PlotError {
-    /// The file being written.
-    pub path: String,
-    /// What went wrong.
-    pub message: String,
 }
 
 /// One named curve.
@@ -122,8 +113,8 @@ pub fn colormap(t: f64) -> RGBColor {
     RGBColor(lerp(a.0, b.0), lerp(a.1, b.1), lerp(a.2, b.2))
 }
 
-fn err(path: &Path) -> impl Fn(String) -> PlotError + '_ {
-    move |message| PlotError {
+fn err(path: &Path) -> impl Fn(String) -> Error + '_ {
+    move |message| Error::Plot {
         path: path.display().to_string(),
         message,
     }
@@ -134,7 +125,7 @@ fn with_backend(
     size: (u32, u32),
     draw: impl Fn(DrawingArea<BitMapBackend, Shift>) -> Result<(), String>,
     draw_svg: impl Fn(DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
-) -> Result<(), PlotError> {
+) -> Result<(), Error> {
     register_font();
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| err(path)(e.to_string()))?;
@@ -298,12 +289,12 @@ fn draw_heatmap<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, map: &Heatmap)
 }
 
 /// Writes a line plot to `path` (`.png` or `.svg`).
-pub fn line_plot(path: &Path, plot: &LinePlot) -> Result<(), PlotError> {
+pub fn line_plot(path: &Path, plot: &LinePlot) -> Result<(), Error> {
     with_backend(path, (800, 500), |r| draw_lines(r, plot), |r| draw_lines(r, plot))
 }
 
 /// Writes a heatmap to `path` (`.png` or `.svg`).
-pub fn heatmap(path: &Path, map: &Heatmap) -> Result<(), PlotError> {
+pub fn heatmap(path: &Path, map: &Heatmap) -> Result<(), Error> {
     with_backend(
         path,
         (700, 600),

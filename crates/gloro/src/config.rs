@@ -11,8 +11,6 @@ use repro_core::data::DatasetName;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-pub use repro_core::config::ConfigError;
-
 fn default_adam_epsilon() -> f64 {
     1e-7
 }
@@ -109,15 +107,15 @@ fn default_margin() -> MarginForm {
 impl TrainConfig {
     /// Reads and validates a JSON configuration ([`repro_core::config::load`]: unknown fields
     /// are errors naming the file and field).
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    pub fn load(path: &Path) -> Result<Self, repro_core::Error> {
         let cfg: Self = repro_core::config::load(path)?;
         cfg.validate(&path.display().to_string())?;
         Ok(cfg)
     }
 
     /// Checks ranges a JSON schema cannot express; `origin` names the file in errors.
-    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let bad = |field: &str, message: &str| Err(ConfigError::invalid(origin, field, message));
+    pub fn validate(&self, origin: &str) -> Result<(), repro_core::Error> {
+        let bad = |field: &str, message: &str| Err(repro_core::Error::invalid(origin, field, message));
         if self.eps.is_nan() || self.eps <= 0.0 {
             return bad("eps", "must be positive");
         }

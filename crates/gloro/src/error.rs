@@ -9,22 +9,10 @@ pub type Result<T, E = GloroError> = std::result::Result<T, E>;
 /// Everything that can go wrong in this crate's library code.
 #[derive(Debug, thiserror::Error)]
 pub enum GloroError {
-    /// A configuration or record could not be read, has an unknown or mistyped field, or a
-    /// value out of range (the error names the file and the field).
+    /// A configuration, dataset, checkpoint, record or figure could not be read, written or
+    /// used (`repro-core`'s error names the file and field).
     #[error(transparent)]
-    Config(#[from] repro_core::config::ConfigError),
-    /// A dataset could not be loaded.
-    #[error(transparent)]
-    Data(#[from] repro_core::data::DataError),
-    /// A checkpoint or model file could not be written or read.
-    #[error(transparent)]
-    Checkpoint(#[from] repro_core::train::CheckpointError),
-    /// Data-parallel training cannot split the batch over the devices.
-    #[error(transparent)]
-    DataParallel(#[from] repro_core::train::DataParallelError),
-    /// A figure could not be drawn.
-    #[error(transparent)]
-    Plot(#[from] repro_core::plot::PlotError),
+    Core(#[from] repro_core::Error),
     /// Reading or writing a file failed.
     #[error("{path}: {message}")]
     File {

@@ -77,7 +77,7 @@ impl MetaCheckpointer {
         }
     }
 
-    fn err(&self, e: repro_core::train::CheckpointError) -> PesError {
+    fn err(&self, e: repro_core::Error) -> PesError {
         PesError::Checkpoint {
             path: self.dir.clone(),
             message: e.to_string(),

@@ -28,22 +28,16 @@ pub enum PesError {
         /// What went wrong.
         message: String,
     },
-    /// A JSON configuration file could not be read, has an unknown or mistyped field, or an
-    /// out-of-range value (names the file and the field).
+    /// A configuration, dataset, checkpoint, record or figure could not be read, written or
+    /// used (`repro-core`'s error names the file and field).
     #[error(transparent)]
-    ConfigFile(#[from] repro_core::config::ConfigError),
+    Core(#[from] repro_core::Error),
     /// A file could not be read or written.
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// A result could not be serialised as JSON.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
-    /// A dataset could not be loaded.
-    #[error(transparent)]
-    Data(#[from] repro_core::data::DataError),
-    /// A figure could not be drawn.
-    #[error(transparent)]
-    Plot(#[from] repro_core::plot::PlotError),
 }
 
 /// Shorthand for results of this crate.

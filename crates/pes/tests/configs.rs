@@ -6,7 +6,6 @@ use pes::PesError;
 use pes::estimators::{EstimatorConfig, EstimatorKind};
 use pes::experiments::mnist::run as mnist;
 use pes::experiments::{Context, InfluenceConfig, MnistConfig, ToyConfig, VarianceConfig, load_config};
-use repro_core::config::ConfigError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
@@ -108,7 +107,7 @@ fn misspelt_config_keys_are_rejected_naming_file_and_field() {
         let err = load_config::<ToyConfig>(Some(&path)).unwrap_err();
         let message = err.to_string();
         match &err {
-            PesError::ConfigFile(ConfigError::Parse {
+            PesError::Core(repro_core::Error::Parse {
                 field: f, message: m, ..
             }) => {
                 assert!(fields.contains(&f.as_str()), "{file}: field `{f}`: {message}");

@@ -23,7 +23,6 @@ use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleL
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor};
-use repro_core::config::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -120,8 +119,8 @@ impl SslConfig {
 
     /// Checks ranges and combinations that make no sense; the error names `origin` and the
     /// field (as a path below the pre-training config's `ssl`).
-    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let invalid = |field: &str, message: String| Err(ConfigError::invalid(origin, field, message));
+    pub fn validate(&self, origin: &str) -> Result<(), repro_core::Error> {
+        let invalid = |field: &str, message: String| Err(repro_core::Error::invalid(origin, field, message));
         if !self.stop_gradient && self.target != TargetKind::Online {
             return invalid(
                 "ssl.stop_gradient",

@@ -7,7 +7,6 @@ use crate::augment::Recipe;
 use crate::byol::SslConfig;
 use crate::error::Result;
 use crate::probe::ProbeConfig;
-use repro_core::config::ConfigError;
 use repro_core::data::{DatasetName, Split};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -56,8 +55,8 @@ impl PretrainConfig {
     }
 
     /// Range checks that the JSON types cannot express; errors name `origin` and the field.
-    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let invalid = |field: &str, message: &str| Err(ConfigError::invalid(origin, field, message));
+    pub fn validate(&self, origin: &str) -> Result<(), repro_core::Error> {
+        let invalid = |field: &str, message: &str| Err(repro_core::Error::invalid(origin, field, message));
         if self.pretrain_splits.is_empty() {
             return invalid("pretrain_splits", "at least one split");
         }

@@ -1,6 +1,5 @@
 //! The library's one error type and its `Result`.
 
-use repro_core::config::ConfigError;
 use std::path::PathBuf;
 
 /// `Result` with [`SslError`].
@@ -12,10 +11,10 @@ pub enum SslError {
     /// A numeric quantity became NaN or infinite.
     #[error("non-finite values in {0}")]
     NonFinite(String),
-    /// A configuration could not be read, has an unknown or mistyped field, or a value out of
-    /// range (the error names the file and the field).
+    /// A configuration, dataset, checkpoint, record or figure could not be read, written or
+    /// used (`repro-core`'s error names the file and field).
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Core(#[from] repro_core::Error),
     /// Training was asked for on a device without automatic differentiation.
     #[error("training needs an autodiff device, got {0}")]
     NotAutodiff(String),
@@ -31,15 +30,6 @@ pub enum SslError {
         #[source]
         source: std::io::Error,
     },
-    /// A dataset could not be loaded.
-    #[error(transparent)]
-    Data(#[from] repro_core::data::DataError),
-    /// A figure could not be drawn.
-    #[error(transparent)]
-    Plot(#[from] repro_core::plot::PlotError),
-    /// A checkpoint or saved encoder could not be written or read.
-    #[error(transparent)]
-    Checkpoint(#[from] repro_core::train::CheckpointError),
 }
 
 impl SslError {

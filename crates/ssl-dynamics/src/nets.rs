@@ -8,7 +8,6 @@
 use burn::module::{Module, RunningState};
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor};
-use repro_core::config::ConfigError;
 use repro_core::models::{ConvBlockConfig, ConvNet, ConvNetConfig, ResNet, ResNetConfig};
 use serde::{Deserialize, Serialize};
 
@@ -215,8 +214,8 @@ impl BranchConfig {
     }
 
     /// Range checks; the error names `origin` and the field (below the pre-training config).
-    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let invalid = |field: &str, message: &str| Err(ConfigError::invalid(origin, field, message));
+    pub fn validate(&self, origin: &str) -> Result<(), repro_core::Error> {
+        let invalid = |field: &str, message: &str| Err(repro_core::Error::invalid(origin, field, message));
         match &self.encoder {
             EncoderKind::Resnet18 { width: 0 } => return invalid("ssl.branch.encoder.width", "at least 1"),
             EncoderKind::SmallConv { channels, strides } => {

@@ -12,7 +12,6 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use repro_core::config::ConfigError;
 use repro_core::data::dataset::epoch_batches;
 use repro_core::data::{ImageBatcher, ImageDataset};
 use serde::{Deserialize, Serialize};
@@ -42,22 +41,22 @@ pub struct ProbeConfig {
 
 impl ProbeConfig {
     /// Range checks; the error names `origin` and the field (below the pre-training config).
-    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+    pub fn validate(&self, origin: &str) -> Result<(), repro_core::Error> {
         if self.epochs == 0 {
-            return Err(ConfigError::invalid(origin, "probe.epochs", "at least 1"));
+            return Err(repro_core::Error::invalid(origin, "probe.epochs", "at least 1"));
         }
         if self.batch == 0 {
-            return Err(ConfigError::invalid(origin, "probe.batch", "at least 1"));
+            return Err(repro_core::Error::invalid(origin, "probe.batch", "at least 1"));
         }
         if self.train_limit == Some(0) || self.test_limit == Some(0) {
-            return Err(ConfigError::invalid(
+            return Err(repro_core::Error::invalid(
                 origin,
                 "probe.train_limit/test_limit",
                 "at least 1, or null for all images",
             ));
         }
         if self.lr.is_nan() || self.lr <= 0.0 {
-            return Err(ConfigError::invalid(
+            return Err(repro_core::Error::invalid(
                 origin,
                 "probe.lr",
                 format!("{} is not > 0", self.lr),

@@ -15,7 +15,6 @@ use crate::nets::Encoder;
 use crate::probe::{Features, ProbeConfig, ProbeResult, extract_features, linear_probe, standardize};
 use burn::module::Module;
 use burn::tensor::Device;
-use repro_core::config::ConfigError;
 use repro_core::data::dataset::epoch_batches;
 use repro_core::data::{DataArgs, ImageBatcher, ImageDataset, Split, load};
 use repro_core::train::{Checkpointer, RunDir, progress_bar};
@@ -64,7 +63,8 @@ impl RunData {
             });
         }
         if parts.is_empty() {
-            let e = ConfigError::invalid("pre-training config", "pretrain_splits", "at least one split");
+            let e =
+                repro_core::Error::invalid("pre-training config", "pretrain_splits", "at least one split");
             return Err(e.into());
         }
         let mut pretrain = if parts.len() == 1 {

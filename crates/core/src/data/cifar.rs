@@ -4,7 +4,7 @@
 //! `test_batch.bin`.
 
 use super::dataset::ImageDataset;
-use super::error::{DataError, io_err};
+use crate::error::Error;
 use std::path::Path;
 
 /// Bytes of one record: a label and a 3×32×32 image.
@@ -35,17 +35,17 @@ pub fn files(train: bool) -> Vec<String> {
 }
 
 /// Parses one batch file already in memory into `(labels, pixels)`.
-pub fn parse_batch(bytes: &[u8], path: &Path) -> Result<(Vec<u8>, Vec<u8>), DataError> {
+pub fn parse_batch(bytes: &[u8], path: &Path) -> Result<(Vec<u8>, Vec<u8>), Error> {
     let expected = RECORD * RECORDS_PER_FILE;
     if bytes.len() < expected {
-        return Err(DataError::Truncated {
+        return Err(Error::Truncated {
             path: path.into(),
             expected,
             found: bytes.len(),
         });
     }
     if bytes.len() != expected {
-        return Err(DataError::Malformed {
+        return Err(Error::Malformed {
             path: path.into(),
             what: format!(
                 "{} bytes, expected {RECORDS_PER_FILE} records of {RECORD} bytes = {expected}",
@@ -57,7 +57,7 @@ pub fn parse_batch(bytes: &[u8], path: &Path) -> Result<(Vec<u8>, Vec<u8>), Data
     let mut pixels = Vec::with_capacity(RECORDS_PER_FILE * (RECORD - 1));
     for (index, record) in bytes.chunks_exact(RECORD).enumerate() {
         if record[0] >= 10 {
-            return Err(DataError::LabelOutOfRange {
+            return Err(Error::LabelOutOfRange {
                 path: path.into(),
                 index,
                 label: record[0],
@@ -71,12 +71,12 @@ pub fn parse_batch(bytes: &[u8], path: &Path) -> Result<(Vec<u8>, Vec<u8>), Data
 }
 
 /// Reads a split from the directory holding the `.bin` files.
-pub fn read_split(dir: &Path, train: bool) -> Result<ImageDataset, DataError> {
+pub fn read_split(dir: &Path, train: bool) -> Result<ImageDataset, Error> {
     let mut labels = Vec::new();
     let mut pixels = Vec::new();
     for name in files(train) {
         let path = dir.join(&name);
-        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        let bytes = std::fs::read(&path).map_err(Error::read(&path))?;
         let (l, p) = parse_batch(&bytes, &path)?;
         labels.extend(l);
         pixels.extend(p);
@@ -136,7 +136,7 @@ mod tests {
         let err = parse_batch(&bad, p).unwrap_err();
         assert!(matches!(
             err,
-            DataError::LabelOutOfRange {
+            Error::LabelOutOfRange {
                 index: 7,
                 label: 11,
                 ..

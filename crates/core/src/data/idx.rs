@@ -2,7 +2,7 @@
 //! unsigned bytes in N dimensions, then N `u32` sizes) followed by the raw bytes.
 //! Files may be gzip-compressed; compression is recognised by content, not by name.
 
-use super::error::{DataError, io_err};
+use crate::error::Error;
 use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -26,13 +26,13 @@ pub struct IdxImages {
 }
 
 /// Reads a file, decompressing it when it starts with the gzip magic bytes.
-pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(io_err(path))?;
+pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, Error> {
+    let raw = std::fs::read(path).map_err(Error::read(path))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
         GzDecoder::new(&raw[..])
             .read_to_end(&mut out)
-            .map_err(|e| DataError::Malformed {
+            .map_err(|e| Error::Malformed {
                 path: path.to_path_buf(),
                 what: format!("gzip stream is corrupt or truncated: {e}"),
             })?;
@@ -49,11 +49,11 @@ pub fn find(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn header(bytes: &[u8], path: &Path, magic: u32, what: &'static str) -> Result<Vec<usize>, DataError> {
+fn header(bytes: &[u8], path: &Path, magic: u32, what: &'static str) -> Result<Vec<usize>, Error> {
     let dims = (magic & 0xff) as usize;
     let header_len = 4 + 4 * dims;
     if bytes.len() < 4 {
-        return Err(DataError::Truncated {
+        return Err(Error::Truncated {
             path: path.into(),
             expected: header_len,
             found: bytes.len(),
@@ -61,7 +61,7 @@ fn header(bytes: &[u8], path: &Path, magic: u32, what: &'static str) -> Result<V
     }
     let found = u32::from_be_bytes(bytes[0..4].try_into().unwrap());
     if found != magic {
-        return Err(DataError::Magic {
+        return Err(Error::Magic {
             path: path.into(),
             found,
             expected: magic,
@@ -69,7 +69,7 @@ fn header(bytes: &[u8], path: &Path, magic: u32, what: &'static str) -> Result<V
         });
     }
     if bytes.len() < header_len {
-        return Err(DataError::Truncated {
+        return Err(Error::Truncated {
             path: path.into(),
             expected: header_len,
             found: bytes.len(),
@@ -80,17 +80,17 @@ fn header(bytes: &[u8], path: &Path, magic: u32, what: &'static str) -> Result<V
         .collect())
 }
 
-fn body<'a>(bytes: &'a [u8], path: &Path, header_len: usize, expected: usize) -> Result<&'a [u8], DataError> {
+fn body<'a>(bytes: &'a [u8], path: &Path, header_len: usize, expected: usize) -> Result<&'a [u8], Error> {
     let data = &bytes[header_len..];
     if data.len() < expected {
-        return Err(DataError::Truncated {
+        return Err(Error::Truncated {
             path: path.into(),
             expected,
             found: data.len(),
         });
     }
     if data.len() > expected {
-        return Err(DataError::Malformed {
+        return Err(Error::Malformed {
             path: path.into(),
             what: format!(
                 "the header's dimensions announce {expected} bytes of data but the file holds {}",
@@ -102,7 +102,7 @@ fn body<'a>(bytes: &'a [u8], path: &Path, header_len: usize, expected: usize) ->
 }
 
 /// Parses an image file already in memory.
-pub fn parse_images(bytes: &[u8], path: &Path) -> Result<IdxImages, DataError> {
+pub fn parse_images(bytes: &[u8], path: &Path) -> Result<IdxImages, Error> {
     let dims = header(
         bytes,
         path,
@@ -111,7 +111,7 @@ pub fn parse_images(bytes: &[u8], path: &Path) -> Result<IdxImages, DataError> {
     )?;
     let (count, rows, cols) = (dims[0], dims[1], dims[2]);
     if rows == 0 || cols == 0 {
-        return Err(DataError::Malformed {
+        return Err(Error::Malformed {
             path: path.into(),
             what: format!("image size {rows}x{cols} is empty"),
         });
@@ -126,7 +126,7 @@ pub fn parse_images(bytes: &[u8], path: &Path) -> Result<IdxImages, DataError> {
 }
 
 /// Parses a label file already in memory, checking every label against `classes`.
-pub fn parse_labels(bytes: &[u8], path: &Path, classes: usize) -> Result<Vec<u8>, DataError> {
+pub fn parse_labels(bytes: &[u8], path: &Path, classes: usize) -> Result<Vec<u8>, Error> {
     let dims = header(
         bytes,
         path,
@@ -135,7 +135,7 @@ pub fn parse_labels(bytes: &[u8], path: &Path, classes: usize) -> Result<Vec<u8>
     )?;
     let labels = body(bytes, path, 8, dims[0])?.to_vec();
     if let Some((index, &label)) = labels.iter().enumerate().find(|(_, l)| **l as usize >= classes) {
-        return Err(DataError::LabelOutOfRange {
+        return Err(Error::LabelOutOfRange {
             path: path.into(),
             index,
             label,
@@ -146,21 +146,21 @@ pub fn parse_labels(bytes: &[u8], path: &Path, classes: usize) -> Result<Vec<u8>
 }
 
 /// Reads an IDX image file (gzip or raw).
-pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
+pub fn read_images(path: &Path) -> Result<IdxImages, Error> {
     parse_images(&read_maybe_gz(path)?, path)
 }
 
 /// Reads an IDX label file (gzip or raw).
-pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>, DataError> {
+pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>, Error> {
     parse_labels(&read_maybe_gz(path)?, path, classes)
 }
 
 /// Reads a matching pair of image and label files and checks their counts agree.
-pub fn read_pair(images: &Path, labels: &Path, classes: usize) -> Result<(IdxImages, Vec<u8>), DataError> {
+pub fn read_pair(images: &Path, labels: &Path, classes: usize) -> Result<(IdxImages, Vec<u8>), Error> {
     let imgs = read_images(images)?;
     let labs = read_labels(labels, classes)?;
     if imgs.count != labs.len() {
-        return Err(DataError::CountMismatch {
+        return Err(Error::CountMismatch {
             images: images.into(),
             n_images: imgs.count,
             labels: labels.into(),
@@ -231,7 +231,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                DataError::Truncated {
+                Error::Truncated {
                     expected: 8,
                     found: 7,
                     ..
@@ -240,7 +240,7 @@ mod tests {
             "{err}"
         );
         let err = parse_images(&raw[..10], &p()).unwrap_err();
-        assert!(matches!(err, DataError::Truncated { expected: 16, .. }), "{err}");
+        assert!(matches!(err, Error::Truncated { expected: 16, .. }), "{err}");
         let mut longer = raw.clone();
         longer.push(0);
         let err = parse_images(&longer, &p()).unwrap_err().to_string();
@@ -255,7 +255,7 @@ mod tests {
         let err = parse_labels(&encode_labels(&[0, 9, 10]), &p(), 10).unwrap_err();
         assert!(matches!(
             err,
-            DataError::LabelOutOfRange {
+            Error::LabelOutOfRange {
                 index: 2,
                 label: 10,
                 ..

@@ -14,8 +14,8 @@
 //! `datasets/embedded/mnist/README.md`), used when the full set is absent, with a notice.
 
 use super::dataset::ImageDataset;
-use super::error::DataError;
 use super::{cifar, idx, stl10, tiny_imagenet};
+use crate::error::Error;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the datasets root.
@@ -108,10 +108,10 @@ pub struct Loaded {
 
 /// Loads a split by the rule above. MNIST falls back to the embedded subset (with a notice
 /// on stderr); every other missing dataset is an error carrying the fetch command.
-pub fn load(name: DatasetName, split: Split, args: &DataArgs) -> Result<Loaded, DataError> {
+pub fn load(name: DatasetName, split: Split, args: &DataArgs) -> Result<Loaded, Error> {
     let root = args.root();
     let dir = root.join(name.dir_name());
-    let missing = |path: PathBuf| DataError::Missing {
+    let missing = |path: PathBuf| Error::Missing {
         dataset: name.dir_name().into(),
         path,
         command: name.fetch_command(&root),
@@ -122,7 +122,7 @@ pub fn load(name: DatasetName, split: Split, args: &DataArgs) -> Result<Loaded, 
                 Split::Train => "train",
                 Split::Test => "t10k",
                 Split::Unlabeled => {
-                    return Err(DataError::Malformed {
+                    return Err(Error::Malformed {
                         path: dir,
                         what: "this dataset has no unlabeled split".into(),
                     });
@@ -198,7 +198,7 @@ pub fn load(name: DatasetName, split: Split, args: &DataArgs) -> Result<Loaded, 
                 Split::Train => true,
                 Split::Test => false,
                 Split::Unlabeled => {
-                    return Err(DataError::Malformed {
+                    return Err(Error::Malformed {
                         path: top,
                         what:
                             "this dataset has no unlabeled split (test/images has no labels and is not read)"
@@ -223,12 +223,12 @@ const EMBEDDED_TEST_IMAGES: &[u8] =
 const EMBEDDED_TEST_LABELS: &[u8] =
     include_bytes!("../../../../datasets/embedded/mnist/t10k-labels-idx1-ubyte.gz");
 
-fn gunzip(bytes: &[u8], name: &Path) -> Result<Vec<u8>, DataError> {
+fn gunzip(bytes: &[u8], name: &Path) -> Result<Vec<u8>, Error> {
     use std::io::Read;
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
         .read_to_end(&mut out)
-        .map_err(|e| DataError::Malformed {
+        .map_err(|e| Error::Malformed {
             path: name.into(),
             what: format!("embedded gzip is corrupt: {e}"),
         })?;
@@ -236,7 +236,7 @@ fn gunzip(bytes: &[u8], name: &Path) -> Result<Vec<u8>, DataError> {
 }
 
 /// The embedded real-MNIST subset: the first 10000 training and 2000 test images.
-pub fn embedded_mnist(split: Split) -> Result<ImageDataset, DataError> {
+pub fn embedded_mnist(split: Split) -> Result<ImageDataset, Error> {
     let (imgs, labs, prefix) = match split {
         Split::Test => (EMBEDDED_TEST_IMAGES, EMBEDDED_TEST_LABELS, "t10k"),
         _ => (EMBEDDED_TRAIN_IMAGES, EMBEDDED_TRAIN_LABELS, "train"),

@@ -12,7 +12,6 @@
 pub mod batch;
 pub mod cifar;
 pub mod dataset;
-mod error;
 pub mod idx;
 pub mod locate;
 pub mod stl10;
@@ -20,5 +19,4 @@ pub mod tiny_imagenet;
 
 pub use batch::{ImageBatch, ImageBatcher, Normalization};
 pub use dataset::{ImageDataset, ImageItem};
-pub use error::DataError;
 pub use locate::{DataArgs, DatasetName, Loaded, Split, load};

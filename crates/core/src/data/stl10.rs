@@ -3,7 +3,7 @@
 //! Splits: `train` (5000), `test` (8000) and `unlabeled` (100000, no labels).
 
 use super::dataset::ImageDataset;
-use super::error::{DataError, io_err};
+use crate::error::Error;
 use std::path::Path;
 
 const SIDE: usize = 96;
@@ -30,9 +30,9 @@ pub fn parse(
     images: &[u8],
     images_path: &Path,
     labels: Option<(&[u8], &Path)>,
-) -> Result<(Vec<u8>, Vec<u8>), DataError> {
+) -> Result<(Vec<u8>, Vec<u8>), Error> {
     if !images.len().is_multiple_of(IMAGE) {
-        return Err(DataError::Malformed {
+        return Err(Error::Malformed {
             path: images_path.into(),
             what: format!(
                 "{} bytes is not a whole number of 3x96x96 images ({IMAGE} bytes each)",
@@ -45,7 +45,7 @@ pub fn parse(
         None => vec![0; n],
         Some((bytes, path)) => {
             if bytes.len() != n {
-                return Err(DataError::CountMismatch {
+                return Err(Error::CountMismatch {
                     images: images_path.into(),
                     n_images: n,
                     labels: path.into(),
@@ -55,7 +55,7 @@ pub fn parse(
             let mut out = Vec::with_capacity(n);
             for (index, &l) in bytes.iter().enumerate() {
                 if !(1..=10).contains(&l) {
-                    return Err(DataError::LabelOutOfRange {
+                    return Err(Error::LabelOutOfRange {
                         path: path.into(),
                         index,
                         label: l,
@@ -71,14 +71,14 @@ pub fn parse(
 }
 
 /// Reads `train`, `test` or `unlabeled` from the `stl10_binary` directory.
-pub fn read_split(dir: &Path, split: &str) -> Result<ImageDataset, DataError> {
+pub fn read_split(dir: &Path, split: &str) -> Result<ImageDataset, Error> {
     let x = dir.join(format!("{split}_X.bin"));
-    let images = std::fs::read(&x).map_err(io_err(&x))?;
+    let images = std::fs::read(&x).map_err(Error::read(&x))?;
     let (pixels, labels) = if split == "unlabeled" {
         parse(&images, &x, None)?
     } else {
         let y = dir.join(format!("{split}_y.bin"));
-        let labels = std::fs::read(&y).map_err(io_err(&y))?;
+        let labels = std::fs::read(&y).map_err(Error::read(&y))?;
         parse(&images, &x, Some((&labels, &y)))?
     };
     Ok(ImageDataset::new(
@@ -117,11 +117,11 @@ mod tests {
         );
         let y = Path::new("train_y.bin");
         let err = parse(&[0; IMAGE], p, Some((&[0], y))).unwrap_err();
-        assert!(matches!(err, DataError::LabelOutOfRange { label: 0, .. }));
+        assert!(matches!(err, Error::LabelOutOfRange { label: 0, .. }));
         let err = parse(&[0; IMAGE], p, Some((&[1, 2], y))).unwrap_err();
         assert!(matches!(
             err,
-            DataError::CountMismatch {
+            Error::CountMismatch {
                 n_images: 1,
                 n_labels: 2,
                 ..

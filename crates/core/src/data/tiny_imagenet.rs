@@ -15,7 +15,7 @@
 //! become three equal channels. JPEGs are decoded in parallel.
 
 use super::dataset::ImageDataset;
-use super::error::{DataError, io_err};
+use crate::error::Error;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,10 +30,10 @@ pub const IMAGE: usize = 3 * SIDE * SIDE;
 pub const CLASSES: usize = 200;
 
 /// Reads `wnids.txt` from the `tiny-imagenet-200` folder: the class ids in label order.
-pub fn read_wnids(dir: &Path) -> Result<Vec<String>, DataError> {
+pub fn read_wnids(dir: &Path) -> Result<Vec<String>, Error> {
     let path = dir.join("wnids.txt");
     if !path.is_file() {
-        return Err(DataError::Malformed {
+        return Err(Error::Malformed {
             path,
             what: format!(
                 "missing: expected the WordNet ids of the {CLASSES} classes, one per line \
@@ -42,7 +42,7 @@ pub fn read_wnids(dir: &Path) -> Result<Vec<String>, DataError> {
             ),
         });
     }
-    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    let text = std::fs::read_to_string(&path).map_err(Error::read(&path))?;
     let mut wnids: Vec<String> = Vec::new();
     let mut seen = HashMap::new();
     for (i, line) in text.lines().enumerate() {
@@ -51,14 +51,14 @@ pub fn read_wnids(dir: &Path) -> Result<Vec<String>, DataError> {
             continue;
         }
         if id.contains(char::is_whitespace) {
-            return Err(DataError::Line {
+            return Err(Error::Line {
                 path,
                 line: i + 1,
                 what: format!("expected one WordNet id, found {id:?}"),
             });
         }
         if let Some(first) = seen.insert(id.to_owned(), i + 1) {
-            return Err(DataError::Line {
+            return Err(Error::Line {
                 path,
                 line: i + 1,
                 what: format!("wnid {id} repeats line {first}"),
@@ -67,7 +67,7 @@ pub fn read_wnids(dir: &Path) -> Result<Vec<String>, DataError> {
         wnids.push(id.to_owned());
     }
     if wnids.is_empty() || wnids.len() > 256 {
-        return Err(DataError::Malformed {
+        return Err(Error::Malformed {
             path,
             what: format!(
                 "{} class ids; expected between 1 and 256 ({CLASSES} in the official release)",
@@ -80,12 +80,12 @@ pub fn read_wnids(dir: &Path) -> Result<Vec<String>, DataError> {
 
 /// Class names from `words.txt` for `wnids`, in label order (`None` when the file is absent;
 /// an id it does not list is named by the id itself).
-pub fn read_class_names(dir: &Path, wnids: &[String]) -> Result<Option<Vec<String>>, DataError> {
+pub fn read_class_names(dir: &Path, wnids: &[String]) -> Result<Option<Vec<String>>, Error> {
     let path = dir.join("words.txt");
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    let text = std::fs::read_to_string(&path).map_err(Error::read(&path))?;
     let words: HashMap<&str, &str> = text
         .lines()
         .filter_map(|l| l.split_once('\t'))
@@ -121,12 +121,12 @@ fn is_jpeg(path: &Path) -> bool {
 
 /// The training images with their labels: `train/<wnid>/images/*.JPEG` for each class in
 /// `wnids.txt` order, each folder in file-number order.
-fn train_items(dir: &Path, wnids: &[String]) -> Result<Vec<(PathBuf, u8)>, DataError> {
+fn train_items(dir: &Path, wnids: &[String]) -> Result<Vec<(PathBuf, u8)>, Error> {
     let mut items = Vec::new();
     for (label, id) in wnids.iter().enumerate() {
         let folder = dir.join("train").join(id).join("images");
         if !folder.is_dir() {
-            return Err(DataError::Malformed {
+            return Err(Error::Malformed {
                 path: folder,
                 what: format!(
                     "missing folder: expected the training JPEGs of class {id} (line {} of wnids.txt)",
@@ -135,14 +135,14 @@ fn train_items(dir: &Path, wnids: &[String]) -> Result<Vec<(PathBuf, u8)>, DataE
             });
         }
         let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
-            .map_err(io_err(&folder))?
-            .map(|e| e.map(|e| e.path()).map_err(io_err(&folder)))
+            .map_err(Error::read(&folder))?
+            .map(|e| e.map(|e| e.path()).map_err(Error::read(&folder)))
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .filter(|p| is_jpeg(p) && p.is_file())
             .collect();
         if files.is_empty() {
-            return Err(DataError::Malformed {
+            return Err(Error::Malformed {
                 path: folder,
                 what: format!("no .JPEG images for class {id}"),
             });
@@ -154,10 +154,10 @@ fn train_items(dir: &Path, wnids: &[String]) -> Result<Vec<(PathBuf, u8)>, DataE
 }
 
 /// The validation images with their labels, in the order of `val/val_annotations.txt`.
-fn val_items(dir: &Path, wnids: &[String]) -> Result<Vec<(PathBuf, u8)>, DataError> {
+fn val_items(dir: &Path, wnids: &[String]) -> Result<Vec<(PathBuf, u8)>, Error> {
     let path = dir.join("val").join("val_annotations.txt");
     if !path.is_file() {
-        return Err(DataError::Malformed {
+        return Err(Error::Malformed {
             path,
             what: "missing: expected one `file<TAB>wnid<TAB>x0 y0 x1 y1` line per validation image".into(),
         });
@@ -167,14 +167,14 @@ fn val_items(dir: &Path, wnids: &[String]) -> Result<Vec<(PathBuf, u8)>, DataErr
         .enumerate()
         .map(|(i, id)| (id.as_str(), i as u8))
         .collect();
-    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    let text = std::fs::read_to_string(&path).map_err(Error::read(&path))?;
     let images = dir.join("val").join("images");
     let mut items = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let line_err = |what: String| DataError::Line {
+        let line_err = |what: String| Error::Line {
             path: path.clone(),
             line: i + 1,
             what,
@@ -197,7 +197,7 @@ fn val_items(dir: &Path, wnids: &[String]) -> Result<Vec<(PathBuf, u8)>, DataErr
         items.push((images.join(file), label));
     }
     if items.is_empty() {
-        return Err(DataError::Malformed {
+        return Err(Error::Malformed {
             path,
             what: "no annotated validation images".into(),
         });
@@ -206,17 +206,17 @@ fn val_items(dir: &Path, wnids: &[String]) -> Result<Vec<(PathBuf, u8)>, DataErr
 }
 
 /// Decodes one JPEG file into 3×64×64 CHW bytes, writing them into `out`.
-pub fn decode_into(path: &Path, out: &mut [u8]) -> Result<(), DataError> {
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
+pub fn decode_into(path: &Path, out: &mut [u8]) -> Result<(), Error> {
+    let bytes = std::fs::read(path).map_err(Error::read(path))?;
     let image = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).map_err(|e| {
-        DataError::Malformed {
+        Error::Malformed {
             path: path.into(),
             what: format!("not a decodable JPEG: {e}"),
         }
     })?;
     let (w, h) = (image.width() as usize, image.height() as usize);
     if (w, h) != (SIDE, SIDE) {
-        return Err(DataError::Malformed {
+        return Err(Error::Malformed {
             path: path.into(),
             what: format!("image is {w}×{h}, expected {SIDE}×{SIDE}"),
         });
@@ -233,9 +233,9 @@ pub fn decode_into(path: &Path, out: &mut [u8]) -> Result<(), DataError> {
 
 /// Decodes every item in parallel into one `N × 3 × 64 × 64` buffer; the first error in
 /// item order wins, so a bad file is reported the same way on every run.
-fn decode_all(items: &[(PathBuf, u8)]) -> Result<Vec<u8>, DataError> {
+fn decode_all(items: &[(PathBuf, u8)]) -> Result<Vec<u8>, Error> {
     let mut pixels = vec![0u8; items.len() * IMAGE];
-    let errors: Vec<(usize, DataError)> = pixels
+    let errors: Vec<(usize, Error)> = pixels
         .par_chunks_mut(IMAGE)
         .zip(items.par_iter())
         .enumerate()
@@ -249,7 +249,7 @@ fn decode_all(items: &[(PathBuf, u8)]) -> Result<Vec<u8>, DataError> {
 
 /// Reads the training split (`train = true`) or the labelled validation split from the
 /// `tiny-imagenet-200` folder `dir`.
-pub fn read_split(dir: &Path, train: bool) -> Result<ImageDataset, DataError> {
+pub fn read_split(dir: &Path, train: bool) -> Result<ImageDataset, Error> {
     let wnids = read_wnids(dir)?;
     let items = if train {
         train_items(dir, &wnids)?

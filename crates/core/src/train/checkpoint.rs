@@ -7,41 +7,13 @@
 //! complete checkpoint. What a step means and how randomness resumes: [`super::resume`].
 
 use super::run_dir::{RunDir, tmp_path, write_atomic};
+use crate::error::Error;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// Why a checkpoint could not be written or read.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
-    /// A model or optimiser record could not be saved or loaded.
-    #[error("{path}: {message}")]
-    Record {
-        /// The record file.
-        path: PathBuf,
-        /// Burn's error.
-        message: String,
-    },
-    /// `checkpoint.json` is not a checkpoint index of the expected state type.
-    #[error("{path}: not a checkpoint index: {source}")]
-    Index {
-        /// The index file.
-        path: PathBuf,
-        /// The JSON error.
-        source: serde_json::Error,
-    },
-}
 
 /// The index of one checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,13 +42,6 @@ pub struct Checkpointer {
     pub keep: usize,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io {
-        path: path.into(),
-        source,
-    }
-}
-
 impl Checkpointer {
     /// Checkpoints in `<run>/checkpoints/`, keeping the two most recent.
     pub fn new(run: &RunDir) -> Self {
@@ -97,8 +62,8 @@ impl Checkpointer {
         model: &M,
         optimizer: Option<&ModuleOptimizer>,
         state: &S,
-    ) -> Result<(), CheckpointError> {
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+    ) -> Result<(), Error> {
+        std::fs::create_dir_all(&self.dir).map_err(Error::write(&self.dir))?;
         let model_file = format!("model-{step:06}.bpk");
         save_model(model, &self.dir.join(&model_file))?;
         let optimizer_file = match optimizer {
@@ -106,11 +71,11 @@ impl Checkpointer {
                 let name = format!("optimizer-{step:06}.bpk");
                 let path = self.dir.join(&name);
                 let tmp = tmp_path(&path);
-                opt.save(&tmp).map_err(|e| CheckpointError::Record {
+                opt.save(&tmp).map_err(|e| Error::Record {
                     path: path.clone(),
                     message: e.to_string(),
                 })?;
-                std::fs::rename(&tmp, &path).map_err(io(&path))?;
+                std::fs::rename(&tmp, &path).map_err(Error::write(&path))?;
                 Some(name)
             }
             None => None,
@@ -126,8 +91,8 @@ impl Checkpointer {
         format: &str,
         tensors: &[burn::tensor::TensorData],
         state: &S,
-    ) -> Result<(), CheckpointError> {
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+    ) -> Result<(), Error> {
+        std::fs::create_dir_all(&self.dir).map_err(Error::write(&self.dir))?;
         let name = format!("tensors-{step:06}.safetensors");
         super::tensors::write_tensors(&self.dir.join(&name), format, tensors)?;
         self.commit(step, None, None, Some(name), state)
@@ -141,7 +106,7 @@ impl Checkpointer {
         optimizer_file: Option<String>,
         tensors_file: Option<String>,
         state: &S,
-    ) -> Result<(), CheckpointError> {
+    ) -> Result<(), Error> {
         let index = Checkpoint {
             step,
             model_file,
@@ -151,7 +116,7 @@ impl Checkpointer {
         };
         let json = serde_json::to_vec_pretty(&index).expect("checkpoint index serialises");
         let index_path = self.index_path();
-        write_atomic(&index_path, &json).map_err(io(&index_path))?;
+        write_atomic(&index_path, &json).map_err(Error::write(&index_path))?;
         self.prune(step);
         Ok(())
     }
@@ -185,21 +150,21 @@ impl Checkpointer {
     }
 
     /// The latest complete checkpoint, or `None` when the run has none.
-    pub fn latest<S: DeserializeOwned>(&self) -> Result<Option<Checkpoint<S>>, CheckpointError> {
+    pub fn latest<S: DeserializeOwned>(&self) -> Result<Option<Checkpoint<S>>, Error> {
         let path = self.index_path();
         let text = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(CheckpointError::Io { path, source: e }),
+            Err(e) => return Err(Error::Read { path, source: e }),
         };
         serde_json::from_slice(&text)
             .map(Some)
-            .map_err(|source| CheckpointError::Index { path, source })
+            .map_err(|source| Error::Index { path, source })
     }
 
     /// Loads the checkpoint's parameters into `model`.
-    pub fn load_model<M: Module, S>(&self, ck: &Checkpoint<S>, model: M) -> Result<M, CheckpointError> {
-        let name = ck.model_file.as_ref().ok_or_else(|| CheckpointError::Record {
+    pub fn load_model<M: Module, S>(&self, ck: &Checkpoint<S>, model: M) -> Result<M, Error> {
+        let name = ck.model_file.as_ref().ok_or_else(|| Error::Record {
             path: self.index_path(),
             message: format!("checkpoint {} holds no model", ck.step),
         })?;
@@ -211,8 +176,8 @@ impl Checkpointer {
         &self,
         ck: &Checkpoint<S>,
         format: &str,
-    ) -> Result<Vec<burn::tensor::TensorData>, CheckpointError> {
-        let name = ck.tensors_file.as_ref().ok_or_else(|| CheckpointError::Record {
+    ) -> Result<Vec<burn::tensor::TensorData>, Error> {
+        let name = ck.tensors_file.as_ref().ok_or_else(|| Error::Record {
             path: self.index_path(),
             message: format!("checkpoint {} holds no tensors", ck.step),
         })?;
@@ -224,12 +189,12 @@ impl Checkpointer {
         &self,
         ck: &Checkpoint<S>,
         optimizer: ModuleOptimizer,
-    ) -> Result<ModuleOptimizer, CheckpointError> {
+    ) -> Result<ModuleOptimizer, Error> {
         match &ck.optimizer_file {
             None => Ok(optimizer),
             Some(name) => {
                 let path = self.dir.join(name);
-                optimizer.load(&path).map_err(|e| CheckpointError::Record {
+                optimizer.load(&path).map_err(|e| Error::Record {
                     path,
                     message: e.to_string(),
                 })
@@ -239,37 +204,35 @@ impl Checkpointer {
 }
 
 /// Saves a model's record (Burn's burnpack format) atomically.
-pub fn save_model<M: Module>(model: &M, path: &Path) -> Result<(), CheckpointError> {
+pub fn save_model<M: Module>(model: &M, path: &Path) -> Result<(), Error> {
     let tmp = tmp_path(path);
     model
         .clone()
         .into_record()
         .save(&tmp)
-        .map_err(|e| CheckpointError::Record {
+        .map_err(|e| Error::Record {
             path: path.into(),
             message: e.to_string(),
         })?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    std::fs::rename(&tmp, path).map_err(Error::write(path))
 }
 
 /// Loads a model's record saved by [`save_model`] into a freshly initialised `model`.
-pub fn load_model<M: Module>(model: M, path: &Path) -> Result<M, CheckpointError> {
+pub fn load_model<M: Module>(model: M, path: &Path) -> Result<M, Error> {
     if !path.is_file() {
-        return Err(CheckpointError::Io {
+        return Err(Error::Read {
             path: path.into(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "model file not found"),
         });
     }
-    let record = ModuleRecord::load(path).map_err(|e| CheckpointError::Record {
+    let record = ModuleRecord::load(path).map_err(|e| Error::Record {
         path: path.into(),
         message: e.to_string(),
     })?;
-    model
-        .try_load_record(record)
-        .map_err(|e| CheckpointError::Record {
-            path: path.into(),
-            message: format!("does not fit this model: {e}"),
-        })
+    model.try_load_record(record).map_err(|e| Error::Record {
+        path: path.into(),
+        message: format!("does not fit this model: {e}"),
+    })
 }
 
 #[cfg(all(test, feature = "flex"))]

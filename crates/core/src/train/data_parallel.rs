@@ -34,28 +34,11 @@
 //! CUDA runtime has; on the other backends this gather-to-main path copies gradients through
 //! the host.
 
+use crate::error::Error;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use std::ops::Range;
-
-/// Why a data-parallel step cannot be set up.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DataParallelError {
-    /// No device was given.
-    #[error("data parallelism needs at least one device")]
-    NoDevice,
-    /// The global batch does not split into equal shards.
-    #[error(
-        "the global batch of {batch} does not divide into {devices} equal shards; choose a batch size that is a multiple of the number of devices"
-    )]
-    Indivisible {
-        /// The global batch size.
-        batch: usize,
-        /// The number of devices.
-        devices: usize,
-    },
-}
 
 /// Devices sharing each training step; the first is the main device, where the model, the
 /// optimiser and the summed gradients live.
@@ -67,9 +50,9 @@ pub struct DataParallel {
 impl DataParallel {
     /// Data parallelism over `devices` (made autodiff devices). A device may appear twice (two
     /// replicas on one device: the same arithmetic, no speed-up; useful in tests).
-    pub fn new(devices: Vec<Device>) -> Result<Self, DataParallelError> {
+    pub fn new(devices: Vec<Device>) -> Result<Self, Error> {
         if devices.is_empty() {
-            return Err(DataParallelError::NoDevice);
+            return Err(Error::NoDevice);
         }
         Ok(Self {
             devices: devices.into_iter().map(Device::autodiff).collect(),
@@ -98,10 +81,10 @@ impl DataParallel {
 
     /// Checks that a global batch of `batch` rows splits into equal shards; call it before any
     /// work. Returns the shard size.
-    pub fn check_batch(&self, batch: usize) -> Result<usize, DataParallelError> {
+    pub fn check_batch(&self, batch: usize) -> Result<usize, Error> {
         let n = self.len();
         if batch == 0 || !batch.is_multiple_of(n) {
-            return Err(DataParallelError::Indivisible { batch, devices: n });
+            return Err(Error::Indivisible { batch, devices: n });
         }
         Ok(batch / n)
     }
@@ -327,15 +310,12 @@ mod tests {
         let e = dp.check_batch(10).unwrap_err();
         assert_eq!(
             e,
-            DataParallelError::Indivisible {
+            Error::Indivisible {
                 batch: 10,
                 devices: 3
             }
         );
         assert!(e.to_string().contains("10") && e.to_string().contains("3 equal shards"));
-        assert_eq!(
-            DataParallel::new(vec![]).unwrap_err(),
-            DataParallelError::NoDevice
-        );
+        assert_eq!(DataParallel::new(vec![]).unwrap_err(), Error::NoDevice);
     }
 }

@@ -19,8 +19,8 @@ pub mod run_dir;
 pub mod seed;
 pub mod tensors;
 
-pub use checkpoint::{Checkpoint, CheckpointError, Checkpointer};
-pub use data_parallel::{DataParallel, DataParallelError};
+pub use checkpoint::{Checkpoint, Checkpointer};
+pub use data_parallel::DataParallel;
 pub use metrics::{Mean, accuracy, correct};
 pub use progress::progress_bar;
 pub use resume::{float_values, kill_at_checkpoint, unit_seed};

@@ -24,6 +24,11 @@
 //! devices it is not: reduction order differs, and only agreement within tolerances is tested.
 
 use super::checkpoint::Checkpointer;
+use crate::error::Error;
+
+fn spawn(source: std::io::Error) -> Error {
+    Error::Spawn { source }
+}
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use std::process::Command;
@@ -33,30 +38,6 @@ use std::time::{Duration, Instant};
 /// module documentation; unit 0 continues the initialisation's stream).
 pub fn unit_seed(seed: u64, unit: usize) -> u64 {
     seed.wrapping_add(1_000_003u64.wrapping_mul(unit as u64))
-}
-
-/// Why [`kill_at_checkpoint`] could not kill the run where asked.
-#[derive(Debug, thiserror::Error)]
-pub enum KillError {
-    /// The command could not be started or waited for.
-    #[error("could not run the command: {0}")]
-    Spawn(#[from] std::io::Error),
-    /// The command finished before writing the checkpoint (so nothing was killed).
-    #[error("the run exited ({status}) before checkpoint {step} was written")]
-    ExitedFirst {
-        /// Its exit status.
-        status: std::process::ExitStatus,
-        /// The step waited for.
-        step: usize,
-    },
-    /// No checkpoint of the step appeared in time.
-    #[error("no checkpoint {step} within {timeout:?}")]
-    Timeout {
-        /// The step waited for.
-        step: usize,
-        /// How long.
-        timeout: Duration,
-    },
 }
 
 /// Starts `command` (a training run that checkpoints into `checkpoints`), waits until its
@@ -69,8 +50,8 @@ pub fn kill_at_checkpoint(
     checkpoints: &Checkpointer,
     step: usize,
     timeout: Duration,
-) -> Result<usize, KillError> {
-    let mut child = command.spawn()?;
+) -> Result<usize, Error> {
+    let mut child = command.spawn().map_err(spawn)?;
     let start = Instant::now();
     loop {
         let reached = checkpoints
@@ -80,8 +61,8 @@ pub fn kill_at_checkpoint(
             .map(|ck| ck.step)
             .filter(|&s| s >= step);
         if let Some(s) = reached {
-            child.kill()?;
-            child.wait()?;
+            child.kill().map_err(spawn)?;
+            child.wait().map_err(spawn)?;
             // the index may have advanced between reading it and the kill
             let last = checkpoints
                 .latest::<serde_json::Value>()
@@ -90,13 +71,13 @@ pub fn kill_at_checkpoint(
                 .map_or(s, |ck| ck.step);
             return Ok(last);
         }
-        if let Some(status) = child.try_wait()? {
-            return Err(KillError::ExitedFirst { status, step });
+        if let Some(status) = child.try_wait().map_err(spawn)? {
+            return Err(Error::ExitedFirst { status, step });
         }
         if start.elapsed() > timeout {
-            child.kill()?;
-            child.wait()?;
-            return Err(KillError::Timeout { step, timeout });
+            child.kill().map_err(spawn)?;
+            child.wait().map_err(spawn)?;
+            return Err(Error::Timeout { step, timeout });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -168,6 +149,6 @@ mod tests {
 
         // a job that ends before the checkpoint is an error, not a silent pass
         let e = kill_at_checkpoint(&mut Command::new("true"), &ck, 100, Duration::from_secs(5)).unwrap_err();
-        assert!(matches!(e, KillError::ExitedFirst { .. }), "{e}");
+        assert!(matches!(e, Error::ExitedFirst { .. }), "{e}");
     }
 }

@@ -2,8 +2,8 @@
 //! safetensors file, f32, named `<prefix>.000`, `<prefix>.001`, … in the order given, with a
 //! `format` entry in the metadata naming what wrote them. Written atomically.
 
-use super::checkpoint::CheckpointError;
 use super::run_dir::write_atomic;
+use crate::error::Error;
 use burn::tensor::TensorData;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -13,8 +13,8 @@ use std::path::Path;
 /// The metadata key naming the writer's format.
 const FORMAT_KEY: &str = "format";
 
-fn err(path: &Path, message: impl ToString) -> CheckpointError {
-    CheckpointError::Record {
+fn err(path: &Path, message: impl ToString) -> Error {
+    Error::Record {
         path: path.into(),
         message: message.to_string(),
     }
@@ -25,7 +25,7 @@ fn name(i: usize) -> String {
 }
 
 /// Writes `tensors` (converted to f32) to `path` atomically, tagged with `format`.
-pub fn write_tensors(path: &Path, format: &str, tensors: &[TensorData]) -> Result<(), CheckpointError> {
+pub fn write_tensors(path: &Path, format: &str, tensors: &[TensorData]) -> Result<(), Error> {
     let mut named = Vec::with_capacity(tensors.len());
     for (i, t) in tensors.iter().enumerate() {
         let values = t
@@ -46,15 +46,15 @@ pub fn write_tensors(path: &Path, format: &str, tensors: &[TensorData]) -> Resul
         .collect::<Result<Vec<_>, _>>()?;
     let info = HashMap::from([(FORMAT_KEY.to_string(), format.to_string())]);
     let bytes = safetensors::serialize(views, Some(info)).map_err(|e| err(path, e))?;
-    write_atomic(path, &bytes).map_err(|source| CheckpointError::Io {
+    write_atomic(path, &bytes).map_err(|source| Error::Write {
         path: path.into(),
         source,
     })
 }
 
 /// Reads a file written by [`write_tensors`] with the same `format`, in the order written.
-pub fn read_tensors(path: &Path, format: &str) -> Result<Vec<TensorData>, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+pub fn read_tensors(path: &Path, format: &str) -> Result<Vec<TensorData>, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.into(),
         source,
     })?;
