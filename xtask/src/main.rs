@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use repro_core::reproduce::ScaleArgs;
+use repro_args::ScaleArgs;
 use xtask::fetch::{self, Dataset, FetchOptions};
 use xtask::papers::{self, Selection};
 use xtask::{bench, reproduce};
@@ -198,7 +198,7 @@ fn run_fetch(args: FetchArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use repro_core::reproduce::Scale;
+    use repro_args::Scale;
     use xtask::papers::Paper;
 
     fn reproduce(args: &[&str]) -> Result<ReproduceArgs, clap::Error> {

@@ -2,7 +2,7 @@
 //!
 //! Each paper crate's binary implements two subcommands with a common interface:
 //! - `<bin> reproduce --quick|--full --out DIR` writes `DIR/<report>.md` and its figures
-//!   (the flags of [`repro_core::reproduce::ReproduceArgs`]);
+//!   (the flags of [`repro_args::ReproduceArgs`]);
 //! - `<bin> bench --steps N --warmup N` prints one JSON line per workload:
 //!   `{"workload": ..., "framework": "burn", "items_per_s": ..., "step_ms": ..., ...}`.
 

@@ -2,7 +2,7 @@
 //! mode; each writes `<out>/<report>.md` with its tables and plots.
 
 use crate::papers::Paper;
-use repro_core::reproduce::Scale;
+use repro_args::Scale;
 use std::path::Path;
 use std::process::Command;
 
