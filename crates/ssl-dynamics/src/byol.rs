@@ -408,6 +408,92 @@ impl SslTrainer {
         Ok(stats)
     }
 
+    /// [`Self::train_step`] with the batch split over the devices of `dp`
+    /// ([`repro_core::train::data_parallel`]): each device runs the online and target networks on
+    /// its rows of both views, the shard-mean gradients are averaged on the main device and SGD
+    /// steps there; `F̂` and the monitors see the whole batch (the shards' projections gathered
+    /// in order). Batch norm normalises each shard by its own statistics, and the running
+    /// statistics kept are the main device's, as in PyTorch DDP without SyncBatchNorm: the step
+    /// is not the one-device step on the whole batch, unlike for networks without batch norm.
+    /// A predictor set before use needs the whole batch's `F̂` before the predictor runs and is
+    /// refused here.
+    pub fn train_step_parallel(
+        &mut self,
+        dp: &repro_core::train::DataParallel,
+        v1: Tensor<4>,
+        v2: Tensor<4>,
+    ) -> Result<StepStats> {
+        if dp.len() == 1 {
+            return self.train_step(v1, v2);
+        }
+        if self.directpred.as_ref().is_some_and(|d| d.config.set_before_use) {
+            return Err(SslError::NotParallel(
+                "a DirectPred predictor set before use (set_before_use) needs the whole batch".into(),
+            ));
+        }
+        let mut stats = StepStats::default();
+        let online = self.online.take().ok_or(SslError::Poisoned)?;
+        let nets = Networks {
+            online,
+            target: self.target.take(),
+        };
+        let b = v1.dims()[0];
+        let main = dp.main().clone();
+        let stop_gradient = self.config.stop_gradient;
+        let shard = |m: &Networks, device: &Device, rows: std::ops::Range<usize>| {
+            let n = rows.len();
+            let v1 = v1.clone().narrow(0, rows.start, n).to_device(device);
+            let v2 = v2.clone().narrow(0, rows.start, n).to_device(device);
+            let z1 = m.online.branch.forward(v1.clone());
+            let z2 = m.online.branch.forward(v2.clone());
+            let p1 = m.online.predictor.forward(z1.clone());
+            let p2 = m.online.predictor.forward(z2.clone());
+            let (t1, t2) = match &m.target {
+                Some(target) => (target.forward(v1).detach(), target.forward(v2).detach()),
+                None if stop_gradient => (z1.clone().detach(), z2.clone().detach()),
+                None => (z1.clone(), z2.clone()),
+            };
+            let loss = symmetric_cosine_loss(p1.clone(), p2, t1, t2);
+            let grads = loss.backward();
+            let loss = loss.into_scalar::<f32>() as f64;
+            if !loss.is_finite() {
+                return Err(loss);
+            }
+            let grads = GradientsParams::from_grads(grads, &m.online);
+            let gather = |t: Tensor<2>| t.detach().to_device(&main);
+            Ok((grads, (loss * n as f64, gather(z1), gather(z2), gather(p1))))
+        };
+        let result = dp.gradients(&nets, b, shard);
+        let Networks { mut online, target } = nets;
+        self.target = target;
+        let (grads, outs) = match result {
+            Ok(r) => r,
+            Err(_) => {
+                self.online = Some(online);
+                return Err(SslError::NonFinite(format!("loss at step {}", self.step)));
+            }
+        };
+        stats.loss = outs.iter().map(|o| o.0).sum::<f64>() / b as f64;
+        let cat = |pick: fn(&(f64, Tensor<2>, Tensor<2>, Tensor<2>)) -> Tensor<2>| {
+            Tensor::cat(outs.iter().map(pick).collect(), 0)
+        };
+        let (z1, z2, p1) = (cat(|o| o.1.clone()), cat(|o| o.2.clone()), cat(|o| o.3.clone()));
+        stats.directpred_s += self.accumulate(&z1, &z2);
+        stats.z_std = normalized_std(z1);
+        stats.p_std = normalized_std(p1);
+        online = self.optim.step(learning_rates(&self.config), online, grads);
+        if self.config.predictor == PredictorKind::LinearSymmetric {
+            online.predictor = online.predictor.symmetrize();
+        }
+        online = self.refresh_predictor(online, &mut stats)?;
+        if let (Some(target), TargetKind::Ema { momentum }) = (self.target.take(), self.config.target) {
+            self.target = Some(ema_update(target, &online.branch, momentum));
+        }
+        self.online = Some(online);
+        self.step += 1;
+        Ok(stats)
+    }
+
     /// Online and target networks (for checkpoints), batch-norm statistics up to date.
     pub fn networks(&self) -> Networks {
         let networks = Networks {

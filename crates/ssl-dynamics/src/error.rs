@@ -21,6 +21,9 @@ pub enum SslError {
     /// A training step failed earlier and the trainer no longer holds its networks.
     #[error("the trainer lost its networks in an earlier failed step")]
     Poisoned,
+    /// Data-parallel training cannot run this configuration.
+    #[error("data-parallel training: {0}")]
+    NotParallel(String),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -11,7 +11,7 @@ use ssl_dynamics::linear::claims::{SgdSettings, sgd_check};
 use ssl_dynamics::linear::{Mode, OdeParams, fixed_points, integrate};
 use ssl_dynamics::reproduce::{ReproduceOptions, reproduce};
 use ssl_dynamics::sweep::{RunSet, run_one};
-use ssl_dynamics::train::{RunData, load_encoder, pretrain_resumable, probe_encoder};
+use ssl_dynamics::train::{RunData, load_encoder, pretrain_resumable_on, probe_encoder};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -67,6 +67,8 @@ enum Command {
         run: RunArgs,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        devices: repro_core::DevicesArgs,
     },
     /// Linear probe of a saved encoder.
     Probe {
@@ -183,17 +185,20 @@ fn main() -> Result<()> {
             epochs,
             run,
             data,
+            devices,
         } => {
-            let (_, device) = cli.device.device()?;
+            let devices = devices.devices(&cli.device)?;
             let mut cfg = PretrainConfig::load(&config)?;
             if let Some(e) = epochs {
                 cfg.epochs = e;
             }
             cfg.seed = run.seed;
+            // a batch that does not split over the devices is refused before the run exists
+            repro_core::train::DataParallel::new(devices.clone())?.check_batch(cfg.batch)?;
             let dir = RunDir::from_args(&run, "ssl-dynamics").context("creating the run directory")?;
             dir.write_config(&cfg).context("writing config.json")?;
             let loaded = RunData::load(&cfg, &data)?;
-            let (_, result) = pretrain_resumable(&cfg, &loaded, &dir, run.resume, &device)?;
+            let (_, result) = pretrain_resumable_on(&cfg, &loaded, &dir, run.resume, &devices)?;
             println!(
                 "probe: final-epoch {:.2}%  (best epoch {:.2}%); encoder saved to {}",
                 100.0 * result.probe.final_acc,

@@ -17,7 +17,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use repro_core::data::dataset::epoch_batches;
 use repro_core::data::{DataArgs, ImageBatcher, ImageDataset, Split, load};
-use repro_core::train::{Checkpointer, RunDir, progress_bar};
+use repro_core::train::{Checkpointer, DataParallel, RunDir, progress_bar};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -242,7 +242,7 @@ pub fn pretrain(
     run: Option<&RunDir>,
     device: &Device,
 ) -> Result<(SslTrainer, PretrainResult)> {
-    train_loop(cfg, data, run, false, device)
+    train_loop(cfg, data, run, false, std::slice::from_ref(device))
 }
 
 /// [`pretrain`] into `run`; with `resume`, continues from the run's latest checkpoint (networks,
@@ -255,7 +255,21 @@ pub fn pretrain_resumable(
     resume: bool,
     device: &Device,
 ) -> Result<(SslTrainer, PretrainResult)> {
-    train_loop(cfg, data, Some(run), resume, device)
+    train_loop(cfg, data, Some(run), resume, std::slice::from_ref(device))
+}
+
+/// [`pretrain_resumable`] data-parallel on `devices`, the first one main
+/// ([`SslTrainer::train_step_parallel`]): the same global batch, learning rate and checkpoints
+/// as one device, so a run resumes on any number of devices. The batch must divide by the
+/// number of devices (checked before any work); views are drawn on the main device.
+pub fn pretrain_resumable_on(
+    cfg: &PretrainConfig,
+    data: &RunData,
+    run: &RunDir,
+    resume: bool,
+    devices: &[Device],
+) -> Result<(SslTrainer, PretrainResult)> {
+    train_loop(cfg, data, Some(run), resume, devices)
 }
 
 fn train_loop(
@@ -263,10 +277,12 @@ fn train_loop(
     data: &RunData,
     run: Option<&RunDir>,
     resume: bool,
-    device: &Device,
+    devices: &[Device],
 ) -> Result<(SslTrainer, PretrainResult)> {
-    let plain = device.clone().inner();
-    let device = plain.clone().autodiff();
+    let dp = DataParallel::new(devices.to_vec())?;
+    dp.check_batch(cfg.batch)?;
+    let plain = devices[0].clone().inner();
+    let device = dp.main().clone();
     repro_core::train::seed_everything(cfg.seed, &device);
     let mut trainer = SslTrainer::new(cfg.ssl.clone(), &device)?;
     let batcher = ImageBatcher::unit();
@@ -309,7 +325,7 @@ fn train_loop(
             let x = batcher.batch_indices(&data.pretrain, b, &device).images;
             let v1 = cfg.recipe.view(x.clone());
             let v2 = cfg.recipe.view(x);
-            let s = trainer.train_step(v1, v2)?;
+            let s = trainer.train_step_parallel(&dp, v1, v2)?;
             losses.push(s.loss);
             sum.loss += s.loss;
             sum.z_std += s.z_std;
