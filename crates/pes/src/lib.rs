@@ -12,6 +12,7 @@
 //! | [`checkpoint`] | — | θ, optimiser and estimator state (JSON) and particle states (safetensors), atomic |
 //! | [`experiments`] | §5.1–§5.4, Figs. 4–7 | each experiment's config and runner (all methods from one θ₀, landscapes, variance) |
 //! | [`reproduce`] | — | `pes reproduce`: which experiments run at which scale |
+//! | [`sharded`] | — | particles sharded across devices; the estimate is the sum of the devices' shares |
 //! | [`records`] | — | run records kept in the repository (config, metrics, summary) |
 //! | [`report`] | — | figures and `pes.md` rendered from the records |
 //! | [`bench`](mod@bench) | — | the `pes-mnist-mlp` throughput benchmark |
@@ -31,6 +32,7 @@ pub mod problems;
 pub mod records;
 pub mod report;
 pub mod reproduce;
+pub mod sharded;
 
 pub use error::{PesError, Result};
 pub use estimators::{
