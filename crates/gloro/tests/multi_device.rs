@@ -191,7 +191,9 @@ fn killed_runs_resume_on_another_number_of_devices() {
             "{name}: resume failed"
         );
         let resumed: Summary = repro_core::config::load(&run.file("summary.json")).unwrap();
-        let model = train::TrainedRun::open(&run.path, &Device::flex()).unwrap().model;
+        let model = train::TrainedRun::open(&run.path, &Device::default())
+            .unwrap()
+            .model;
         let diff = max_rel_diff(&one.values, &float_values(&model));
         eprintln!("{name}: max relative difference {diff:.2e} from the uninterrupted run");
         assert!(diff <= TOL, "{name}: {diff:.2e} > {TOL:.0e}");

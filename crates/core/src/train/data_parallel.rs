@@ -308,7 +308,16 @@ mod tests {
         assert_eq!(dp.shards(2), vec![0..1, 1..2, 2..2]);
         assert_eq!(dp.check_batch(12).unwrap(), 4);
         let e = dp.check_batch(10).unwrap_err();
-        assert!(matches!(e, Error::Indivisible { batch: 10, devices: 3 }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::Indivisible {
+                    batch: 10,
+                    devices: 3
+                }
+            ),
+            "{e}"
+        );
         assert!(e.to_string().contains("10") && e.to_string().contains("3 equal shards"));
         assert!(matches!(DataParallel::new(vec![]).unwrap_err(), Error::NoDevice));
     }
