@@ -6,6 +6,7 @@
 //! | [`allocator`] | keeping freed buffers in the process (glibc thresholds), peak RSS |
 //! | [`config`] | the one strict JSON configuration loader (unknown fields are errors naming file and field) |
 //! | [`backend`] | choosing the Burn device at run time (`--device flex|ndarray|wgpu`) |
+//! | [`flops`] | floating-point operations of a training step, counted from layer shapes |
 //! | [`fast_conv`] | conv2d for the flex backend as im2col + GEMM, forward and backward (a Burn extension) |
 //! | [`fused_minmax`] | the MinMax activation as one pass forward and backward on flex (a Burn extension) |
 //! | [`error`] | the one error type of the crate, [`Error`], and its [`Result`] |
@@ -27,6 +28,7 @@ pub mod error;
 pub mod fast_conv;
 #[cfg(feature = "flex")]
 mod flex_buffers;
+pub mod flops;
 pub mod fused_minmax;
 pub mod models;
 pub mod plot;
