@@ -52,6 +52,10 @@ pub struct MetaState {
     pub estimator: serde_json::Value,
     /// The evaluated records so far.
     pub history: Vec<MetaRecord>,
+    /// Wall-clock seconds spent on the method up to this checkpoint (0 in checkpoints
+    /// written before it was recorded).
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// The format tag of the particle tensors.
@@ -91,6 +95,12 @@ impl MetaCheckpointer {
             .map_err(|e| self.err(e))
     }
 
+    /// The state of the latest complete checkpoint without its particle tensors, if any.
+    pub fn latest_state(&self) -> Result<Option<MetaState>> {
+        let ck = self.inner().latest::<MetaState>().map_err(|e| self.err(e))?;
+        Ok(ck.map(|c| c.state))
+    }
+
     /// The latest complete checkpoint, if any.
     pub fn load(&self) -> Result<Option<(MetaState, Snapshot)>> {
         let inner = self.inner();
@@ -125,6 +135,7 @@ mod tests {
                 optimizer: OuterOptimizer::new(crate::outer::OuterConfig::adam(1e-2, 0.9), 2),
                 estimator: serde_json::json!({ "clock": it }),
                 history: Vec::new(),
+                seconds: it as f64,
             };
             let tensors = (0..12)
                 .map(|i| TensorData::new(vec![(it * 100 + i) as f32; i + 1], [1, i + 1]))

@@ -66,6 +66,37 @@ pub fn meta_train<P: UnrolledProblem>(
     options: &MetaOptions,
     eval: &mut dyn FnMut(&[f64]) -> Result<f64>,
 ) -> Result<Vec<MetaRecord>> {
+    Ok(meta_train_timed(problem, estimator, theta0, outer, options, eval)?.0)
+}
+
+/// Keeps the lines of `metrics.jsonl` up to `label`'s checkpoint at `iteration`: lines of
+/// other methods (logged before this one started) and this method's lines up to `iteration`;
+/// the lines a killed run logged after its checkpoint are dropped, to be logged again once
+/// (the workspace's resume rule, [`repro_core::train::resume`]).
+pub fn rewind_metrics(run: &RunDir, label: &str, iteration: usize) -> Result<()> {
+    let lines = run.read_metrics()?;
+    let keep = lines
+        .iter()
+        .position(|l| {
+            l["method"].as_str() == Some(label)
+                && l["iteration"].as_u64().is_some_and(|i| i as usize > iteration)
+        })
+        .unwrap_or(lines.len());
+    run.rewind_metrics(keep)?;
+    Ok(())
+}
+
+/// [`meta_train`], also returning the wall-clock seconds spent on the method in total (across
+/// resumed runs: the time is part of the checkpoint).
+pub fn meta_train_timed<P: UnrolledProblem>(
+    problem: &P,
+    estimator: &mut dyn GradientEstimator<P>,
+    theta0: &[f64],
+    outer: &OuterConfig,
+    options: &MetaOptions,
+    eval: &mut dyn FnMut(&[f64]) -> Result<f64>,
+) -> Result<(Vec<MetaRecord>, f64)> {
+    let start = std::time::Instant::now();
     let checkpointer = options
         .run
         .as_ref()
@@ -76,6 +107,7 @@ pub fn meta_train<P: UnrolledProblem>(
         optimizer: OuterOptimizer::new(outer.clone(), theta0.len()),
         estimator: serde_json::Value::Null,
         history: Vec::new(),
+        seconds: 0.0,
     };
     if options.resume
         && let Some(ck) = &checkpointer
@@ -83,6 +115,9 @@ pub fn meta_train<P: UnrolledProblem>(
     {
         estimator.restore(snapshot)?;
         state = saved;
+        if let Some(run) = &options.run {
+            rewind_metrics(run, &options.label, state.iteration)?;
+        }
         eprintln!("{}: resumed at iteration {}", options.label, state.iteration);
     }
     if state.history.is_empty() {
@@ -94,6 +129,7 @@ pub fn meta_train<P: UnrolledProblem>(
             eval: Some(e),
         });
     }
+    let seconds0 = state.seconds;
     let bar = options
         .progress
         .then(|| progress_bar(options.iterations as u64, &options.label));
@@ -138,11 +174,12 @@ pub fn meta_train<P: UnrolledProblem>(
         {
             let snapshot = estimator.snapshot();
             state.estimator = snapshot.meta.clone();
+            state.seconds = seconds0 + start.elapsed().as_secs_f64();
             ck.save(&state, &snapshot)?;
         }
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    Ok(state.history)
+    Ok((state.history, seconds0 + start.elapsed().as_secs_f64()))
 }

@@ -340,3 +340,65 @@ fn meta_training_resumes_exactly() {
     assert_eq!(full.last().unwrap().theta, resumed.last().unwrap().theta);
     assert_eq!(full.len(), resumed.len());
 }
+
+/// On resume, `metrics.jsonl` is rewound to the checkpoint: the lines a killed run logged
+/// after its last checkpoint are dropped and logged again once by the resumed run, while
+/// lines of methods logged before stay.
+#[test]
+fn resume_rewinds_metrics_to_the_checkpoint() {
+    let problem = ToyRegression::default();
+    let cfg = EstimatorConfig::new(EstimatorKind::Pes, 7, 10, 0.3).with_seed(2);
+    let outer = OuterConfig::adam(1e-2, 0.99);
+    let root = tempfile::tempdir().unwrap();
+    let run = |resume| repro_core::train::RunDir::create(root.path(), "pes", "rewind", resume).unwrap();
+    let opts = |iterations, resume| MetaOptions {
+        iterations,
+        eval_every: 5,
+        checkpoint_every: 10,
+        label: "PES K=7".into(),
+        run: Some(run(resume)),
+        resume,
+        progress: false,
+    };
+    let mut eval = |th: &[f64]| Ok(problem.meta_loss(th));
+    let other = serde_json::json!({"method": "TES K=7", "iteration": 40, "eval": 1.0});
+    run(false).log(&other).unwrap();
+    let mut first = build(&cfg, &problem, &device()).unwrap();
+    meta_train(
+        &problem,
+        first.as_mut(),
+        &[-4.0, -4.0],
+        &outer,
+        &opts(10, true),
+        &mut eval,
+    )
+    .unwrap();
+    // a killed run got to iteration 20 and logged 15 and 20 after its checkpoint at 10
+    for it in [15, 20] {
+        run(true)
+            .log(&serde_json::json!({"method": "PES K=7", "iteration": it, "eval": -1.0}))
+            .unwrap();
+    }
+    let mut second = build(&cfg, &problem, &device()).unwrap();
+    let resumed = meta_train(
+        &problem,
+        second.as_mut(),
+        &[-4.0, -4.0],
+        &outer,
+        &opts(20, true),
+        &mut eval,
+    )
+    .unwrap();
+    let lines = run(true).read_metrics().unwrap();
+    assert_eq!(lines[0], other);
+    let mine: Vec<(u64, f64)> = lines[1..]
+        .iter()
+        .map(|l| (l["iteration"].as_u64().unwrap(), l["eval"].as_f64().unwrap()))
+        .collect();
+    let expected: Vec<(u64, f64)> = resumed[1..]
+        .iter()
+        .map(|r| (r.iteration as u64, r.eval.unwrap()))
+        .collect();
+    assert_eq!(mine, expected, "one line per evaluation, from the resumed run");
+    assert_eq!(mine.len(), 4);
+}
