@@ -5,14 +5,16 @@
 //! |---|---|---|
 //! | [`base`] | §2, Eq. 1: the [`UnrolledProblem`] and [`ParticleState`] traits | — |
 //! | [`host`] | small problems in plain f64 with exact step derivatives | — |
-//! | [`influence`] | §5.1, Fig. 4 (influence balancing, from UORO) | one scalar |
-//! | [`toy_regression`] | §5.2, Fig. 5 (2-D regression, linear LR schedule) | log lr at t = 0 and t = T |
-//! | [`mnist_schedule`] | §5.3, Fig. 6 (MNIST MLP, inverse-time-decay schedule) | log lr₀, log decay |
+//! | [`influence`] | §5.1, Fig. 3 (influence balancing, from UORO) | one scalar |
+//! | [`toy_regression`] | §5.2, Fig. 4 (2-D regression, linear LR schedule) | log lr at t = 0 and t = T |
+//! | [`mnist_schedule`] | §5.3, Figs. 5–6 (MNIST MLP, inverse-time-decay schedule) | log lr₀, log decay |
+//! | [`lstm`] | §5.4, Fig. 7 (variance; the paper's character-level LSTM, f64) | all LSTM weights |
 //! | [`rnn`] | §5.4, Fig. 7 (variance; a small RNN on synthetic sequences) | all RNN weights |
 
 pub mod base;
 pub mod host;
 pub mod influence;
+pub mod lstm;
 pub mod mnist_schedule;
 pub mod rnn;
 pub mod toy_regression;
