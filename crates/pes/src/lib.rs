@@ -4,13 +4,13 @@
 //!
 //! | module | paper | what it holds |
 //! |---|---|---|
-//! | [`problems`] | §2 (Eq. 1), §5 | the [`UnrolledProblem`] interface (particles as a batch dimension) and the inner problems: influence balancing, toy regression, MNIST schedule, small RNN |
+//! | [`problems`] | §2 (Eq. 1), §5 | the [`UnrolledProblem`] interface (particles as a batch dimension) and the inner problems: influence balancing, toy regression, MNIST schedule, character LSTM, small RNN |
 //! | [`estimators`] | §3–§4, Table 1 | the [`GradientEstimator`] trait, [`EstimatorConfig`], [`build`]; one file per method: PES (§4, Eq. 7), truncated/full ES (§3, Eq. 4), noise-reuse ES, TBPTT/BPTT, RTRL |
 //! | [`noise`] | §3 | antithetic Gaussian perturbations, reproducible per `(seed, call)` |
 //! | [`outer`] | §5 | SGD and Adam on θ |
 //! | [`meta`] | Algorithm 1 | the meta-training loop, with checkpoints and `--resume` |
 //! | [`checkpoint`] | — | θ, optimiser and estimator state (JSON) and particle states (safetensors), atomic |
-//! | [`experiments`] | §5.1–§5.4, Figs. 4–7 | each experiment's config and runner (all methods from one θ₀, landscapes, variance) |
+//! | [`experiments`] | §5.1–§5.4, Figs. 3–7 | each experiment's config and runner (all methods from one θ₀, landscapes, variance) |
 //! | [`reproduce`] | — | `pes reproduce`: which experiments run at which scale |
 //! | [`sharded`] | — | particles sharded across devices; the estimate is the sum of the devices' shares |
 //! | [`records`] | — | run records kept in the repository (config, metrics, summary) |

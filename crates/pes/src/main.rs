@@ -45,17 +45,29 @@ struct RunFlags {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Influence balancing (§5.1, Fig. 4).
+    /// Influence balancing (§5.1, Fig. 3).
     Influence(RunFlags),
-    /// Toy 2-D regression learning-rate schedule (§5.2, Fig. 5).
+    /// Toy 2-D regression learning-rate schedule (§5.2, Fig. 4).
     Toy(RunFlags),
-    /// MNIST learning-rate schedule (§5.3, Fig. 6).
+    /// MNIST learning-rate schedule (§5.3, Figs. 5–6).
     Mnist {
         #[command(flatten)]
         run: RunFlags,
         /// Scaled-down settings (minutes) instead of the paper's (days on a 2-core CPU).
         #[arg(long)]
         quick: bool,
+        /// Only these seeds of the config (repeatable; default: all). Processes sharing a
+        /// config run in separate run folders that `pes record` merges.
+        #[arg(long = "seed")]
+        seeds: Vec<u64>,
+        /// Only these methods of the config, by label slug (`pes-k-10`, `tes-k-100`;
+        /// repeatable; default: all).
+        #[arg(long = "method")]
+        methods: Vec<String>,
+        /// Compute the meta-loss landscape and meta-train, skip the landscape, or compute
+        /// only the landscape.
+        #[arg(long, value_enum, default_value = "compute")]
+        landscape: experiments::mnist::LandscapeMode,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -86,11 +98,13 @@ enum Command {
         #[arg(long, default_value = "docs/results")]
         out: PathBuf,
     },
-    /// Turn a finished `pes mnist` run folder into the run record `<out>/pes/runs/<name>/`.
+    /// Turn `pes mnist` run folders of one config (finished or still going) into the run
+    /// record `<out>/pes/runs/<name>/`.
     Record {
-        /// The run folder (holds config.json and results.json).
-        #[arg(long)]
-        run: PathBuf,
+        /// A run folder (holds config.json and checkpoints/); repeat for folders of other
+        /// processes of the same config.
+        #[arg(long, required = true)]
+        run: Vec<PathBuf>,
         /// Record name (e.g. mnist-cpu-k10).
         #[arg(long)]
         name: String,
@@ -156,10 +170,20 @@ fn main() -> Result<()> {
         Command::Mnist {
             run: flags,
             quick,
+            seeds,
+            methods,
+            landscape,
             data,
         } => {
             let preset = (flags.config.is_none() && quick).then(MnistConfig::quick);
-            let run = |cfg: &MnistConfig, ctx: &Context| experiments::mnist::run(cfg, &data, ctx);
+            let selection = experiments::mnist::MnistSelection {
+                seeds,
+                methods,
+                landscape,
+            };
+            let run = |cfg: &MnistConfig, ctx: &Context| {
+                experiments::mnist::run_selected(cfg, &selection, &data, ctx)
+            };
             meta_command(&flags, &device, preset, run, report::plot_mnist)?
         }
         Command::Variance { config, quick, out } => {
@@ -191,7 +215,7 @@ fn main() -> Result<()> {
             command,
             out,
         } => {
-            pes::reproduce::record_mnist_run(&run, &name, &command, &out)?;
+            pes::reproduce::record_mnist_runs(&run, &name, &command, &out)?;
             report::render(&out)?;
         }
         Command::Bench(args) => {

@@ -57,6 +57,29 @@ impl OuterConfig {
     }
 }
 
+impl std::fmt::Display for OuterConfig {
+    /// `SGD (lr 0.0001)`, `SGD (lr 0.01, momentum 0.9)`, `Adam (lr 0.01, β₁ 0.99, β₂ 0.999, ε 1e-8)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            OuterConfig::Sgd { lr, momentum } => {
+                if momentum == 0.0 {
+                    write!(f, "SGD (lr {lr})")
+                } else {
+                    write!(f, "SGD (lr {lr}, momentum {momentum})")
+                }
+            }
+            OuterConfig::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+            } => {
+                write!(f, "Adam (lr {lr}, β₁ {beta1}, β₂ {beta2}, ε {eps:e})")
+            }
+        }
+    }
+}
+
 /// An outer optimiser with its moment estimates (serialisable for checkpoints).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OuterOptimizer {
@@ -117,6 +140,15 @@ impl OuterOptimizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn optimisers_print_readably() {
+        assert_eq!(OuterConfig::sgd(1e-4).to_string(), "SGD (lr 0.0001)");
+        assert_eq!(
+            OuterConfig::adam(0.01, 0.99).to_string(),
+            "Adam (lr 0.01, β₁ 0.99, β₂ 0.999, ε 1e-8)"
+        );
+    }
 
     #[test]
     fn adam_first_step_moves_by_lr_and_sgd_by_lr_times_grad() {

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::estimators::{EstimatorKind, Method};
 use crate::experiments::{
     Grid, InfluenceConfig, MethodRun, MnistConfig, MnistResult, ToyConfig, ToyResult, VarianceConfig,
-    VarianceCurve,
+    VarianceCurve, mnist::MnistObjective,
 };
 use crate::records;
 use repro_core::plot::{Heatmap, LinePlot, Series, heatmap, line_plot};
@@ -130,44 +130,68 @@ pub fn plot_toy(result: &ToyResult, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// MNIST figure (Figs. 5–6): landscape over (log10 lr₀, log10 decay) with trajectories,
-/// files `<prefix>_heatmap.png` and `<prefix>_meta_loss.png`.
-pub fn plot_mnist_as(result: &MnistResult, dir: &Path, prefix: &str) -> Result<()> {
+/// MNIST figure (Figs. 5–6): landscape over (log10 lr₀, log10 decay) with every run's
+/// trajectory, files `<prefix>_heatmap.png` (when the landscape was computed) and
+/// `<prefix>_meta_loss.png`.
+pub fn plot_mnist_as(
+    result: &MnistResult,
+    dir: &Path,
+    prefix: &str,
+    objective: MnistObjective,
+) -> Result<()> {
     let ln10 = std::f64::consts::LN_10;
-    heatmap(
-        &dir.join(format!("{prefix}_heatmap.png")),
-        &Heatmap {
-            title: "MNIST: log10 sum of training losses over T".into(),
-            x_label: "log10 lr0".into(),
-            y_label: "log10 decay".into(),
-            x_range: result.heatmap.x,
-            y_range: result.heatmap.y,
-            values: finite_capped(&result.heatmap, f64::log10),
-            lines: result
-                .runs
-                .iter()
-                .map(|r| {
-                    let pts = r
-                        .history
-                        .iter()
-                        .map(|h| (h.theta[0] / ln10, h.theta[1] / ln10))
-                        .collect();
-                    Series::new(&r.label, pts)
-                })
-                .collect(),
-            ..Default::default()
-        },
-    )?;
+    let seeds = result
+        .runs
+        .iter()
+        .map(|r| r.config.seed)
+        .collect::<std::collections::BTreeSet<_>>();
+    let name = |r: &MethodRun| {
+        if seeds.len() > 1 {
+            format!("{} s{}", r.label, r.config.seed)
+        } else {
+            r.label.clone()
+        }
+    };
+    let what = match objective {
+        MnistObjective::TrainingLoss => "sum of training losses",
+        MnistObjective::ValidationError => "sum of validation errors",
+    };
+    if !result.heatmap.values.is_empty() {
+        heatmap(
+            &dir.join(format!("{prefix}_heatmap.png")),
+            &Heatmap {
+                title: format!("MNIST: log10 {what} over T, with trajectories"),
+                x_label: "log10 lr0".into(),
+                y_label: "log10 decay".into(),
+                x_range: result.heatmap.x,
+                y_range: result.heatmap.y,
+                values: finite_capped(&result.heatmap, f64::log10),
+                lines: result
+                    .runs
+                    .iter()
+                    .map(|r| {
+                        let pts = r
+                            .history
+                            .iter()
+                            .map(|h| (h.theta[0] / ln10, h.theta[1] / ln10))
+                            .collect();
+                        Series::new(name(r), pts)
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+        )?;
+    }
     line_plot(
         &dir.join(format!("{prefix}_meta_loss.png")),
         &LinePlot {
-            title: "MNIST: sum of training losses of a full episode".into(),
+            title: format!("MNIST: {what} of a full episode"),
             x_label: "outer iteration".into(),
             y_label: "meta-loss".into(),
             series: result
                 .runs
                 .iter()
-                .map(|r| Series::new(&r.label, r.eval_points()))
+                .map(|r| Series::new(name(r), r.eval_points()))
                 .collect(),
             log_y: false,
             y_range: None,
@@ -178,7 +202,7 @@ pub fn plot_mnist_as(result: &MnistResult, dir: &Path, prefix: &str) -> Result<(
 
 /// MNIST figure as `mnist_heatmap.png` and `mnist_meta_loss.png`.
 pub fn plot_mnist(result: &MnistResult, dir: &Path) -> Result<()> {
-    plot_mnist_as(result, dir, "mnist")
+    plot_mnist_as(result, dir, "mnist", MnistObjective::TrainingLoss)
 }
 
 /// Variance figure (Fig. 7).
@@ -193,7 +217,7 @@ pub fn plot_variance(curves: &[VarianceCurve], dir: &Path) -> Result<()> {
                 .iter()
                 .map(|c| {
                     let pts = c.points.iter().map(|&(u, v)| ((u as f64).log10(), v)).collect();
-                    Series::new(format!("{:?}", c.sequence).to_lowercase(), pts)
+                    Series::new(c.sequence.to_string(), pts)
                 })
                 .collect(),
             log_y: true,
@@ -218,7 +242,9 @@ pub fn figures_dir(out: &Path) -> PathBuf {
 }
 
 /// The record names of the MNIST runs the report shows, in order.
-pub const MNIST_RECORDS: [&str; 4] = [
+pub const MNIST_RECORDS: [&str; 6] = [
+    "mnist-t1000",
+    "mnist-t1000-valid",
     "mnist-cpu-k10",
     "mnist-cpu-k100",
     "mnist-cpu-valid-k10",
@@ -351,7 +377,7 @@ fn influence_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors)
     command_line(md, &rec.command);
     let _ = writeln!(
         md,
-        "{} iterations from θ = {}, SGD lr {:?} (UORO: {:?}); loss of a fresh {}-step unroll; seeds {:?}. \
+        "{} iterations from θ = {}, outer optimiser {} (UORO: {}); loss of a fresh {}-step unroll; seeds {:?}. \
          Computed in f64. Optimum θ* = −1/6.\n",
         cfg.iterations, cfg.theta0, cfg.outer, cfg.uoro_outer, cfg.eval_steps, cfg.seeds
     );
@@ -394,7 +420,7 @@ fn toy_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) -> Re
     let o = res.optimum;
     let _ = writeln!(
         md,
-        "T = {}, Adam {:?}, {} outer iterations from θ = {:?}, seeds {:?}; meta-loss = Σ_t f(x_t) of a fresh \
+        "T = {}, outer optimiser {}, {} outer iterations from θ = {:?}, seeds {:?}; meta-loss = Σ_t f(x_t) of a fresh \
          full unroll, in f64. Exact optimum of the meta-objective (f64 grid of {n}×{n} over [−5, 5]², then a \
          compass search from the 8 best points): θ* = ({:.4}, {:.4}), meta-loss {:.3}. \"Reaches the optimum\": \
          final meta-loss within {:.0} % of it on every seed.\n",
@@ -482,14 +508,77 @@ fn toy_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) -> Re
     Ok(())
 }
 
+/// Sustained throughput assumed for the GPU estimate of the paper-scale MNIST cost (an
+/// assumption, not a measurement: batched small matrix products on a current data-centre GPU).
+pub const ASSUMED_GPU_FLOPS: f64 = 1e13;
+
+/// Floating-point operations of one particle's inner step of the MNIST MLP (forward and
+/// backward ≈ 3 × the forward products).
+pub fn mnist_step_flops(cfg: &MnistConfig) -> f64 {
+    let [h1, h2] = cfg.hidden;
+    3.0 * 2.0 * cfg.batch_size as f64 * (784 * h1 + h1 * h2 + h2 * 10) as f64
+}
+
+/// One line per MNIST method: which seeds are complete, partial (with the iterations done)
+/// or not started.
+pub fn mnist_status(cfg: &MnistConfig, runs: &[MethodRun]) -> String {
+    let mut lines = Vec::new();
+    for m in &cfg.methods {
+        let label = m.label();
+        let mut done = Vec::new();
+        let mut partial = Vec::new();
+        let mut missing = Vec::new();
+        for &seed in &cfg.seeds {
+            match runs
+                .iter()
+                .find(|r| r.method() == m.method() && r.config.seed == seed)
+            {
+                Some(r) => match r.completed {
+                    None => done.push(seed.to_string()),
+                    Some(it) => partial.push(format!(
+                        "seed {seed} at {it}/{} (last evaluation: {:.2} at iteration {})",
+                        cfg.iterations,
+                        r.last().eval.unwrap_or(f64::NAN),
+                        r.last().iteration
+                    )),
+                },
+                None => missing.push(seed.to_string()),
+            }
+        }
+        let mut parts = Vec::new();
+        if !done.is_empty() {
+            parts.push(format!("complete for seeds {}", done.join(", ")));
+        }
+        if !partial.is_empty() {
+            parts.push(format!("partial: {}", partial.join("; ")));
+        }
+        if !missing.is_empty() {
+            parts.push(format!("not run for seeds {}", missing.join(", ")));
+        }
+        lines.push(format!("- {label}: {}.", parts.join("; ")));
+    }
+    lines.join("\n")
+}
+
+/// The evaluation of `run` at `iteration`, if it has one.
+fn eval_at(run: &MethodRun, iteration: usize) -> Option<f64> {
+    run.history
+        .iter()
+        .find(|h| h.iteration == iteration)
+        .and_then(|h| h.eval)
+}
+
 fn mnist_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) -> Result<()> {
     let _ = writeln!(md, "## MNIST learning-rate schedule (§5.3, Figs. 5–6)\n");
     for a in anchors.general("mnist") {
         let _ = writeln!(md, "Paper: {} ({}).\n", a.claim, a.source);
     }
+    let paper = MnistConfig::full();
     let mut any = false;
+    let mut not_run = Vec::new();
     for name in MNIST_RECORDS {
         let Some(rec) = records::load::<MnistConfig, MnistResult>(out, name)? else {
+            not_run.push(format!("`{name}`"));
             continue;
         };
         any = true;
@@ -497,18 +586,20 @@ fn mnist_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) -> 
         let _ = writeln!(md, "### `{name}`\n");
         command_line(md, &rec.command);
         let m0 = cfg.methods.first();
+        let mut ks: Vec<usize> = cfg.methods.iter().map(|m| m.truncation).collect();
+        ks.dedup();
+        let ks: Vec<String> = ks.iter().map(|k| k.to_string()).collect();
         let _ = writeln!(
             md,
-            "Objective {:?}; MLP 784-{}-{}-10, batch {}, T = {}, N = {}, K = {}, σ = {}, {} outer iterations (Adam {:?}), \
-             seeds {:?}, {} training images{}; landscape {}×{} cells. Paper: T = 5000, N = 1000, K ∈ {{10, 100}}, \
-             5000 iterations.\n",
+            "Objective: {}; MLP 784-{}-{}-10, batch {}, T = {}, N = {}, K ∈ {{{}}}, σ = {}, {} outer iterations ({}), \
+             seeds {:?}, {} training images{}; {}. Paper: T = {}, N = {}, K ∈ {{10, 100}}, {} iterations.\n",
             cfg.objective,
             cfg.hidden[0],
             cfg.hidden[1],
             cfg.batch_size,
             cfg.horizon,
             m0.map_or(0, |m| m.particles),
-            m0.map_or(0, |m| m.truncation),
+            ks.join(", "),
             m0.map_or(0.0, |m| m.sigma),
             cfg.iterations,
             cfg.outer,
@@ -519,31 +610,47 @@ fn mnist_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) -> 
             } else {
                 ""
             },
-            cfg.grid,
-            cfg.grid,
+            if res.heatmap.values.is_empty() {
+                "meta-loss landscape not computed".to_string()
+            } else {
+                format!("meta-loss landscape on {}×{} cells", cfg.grid, cfg.grid)
+            },
+            paper.horizon,
+            paper.methods[0].particles,
+            paper.iterations,
         );
+        let _ = writeln!(md, "Status:\n\n{}\n", mnist_status(cfg, &res.runs));
         let _ = writeln!(
             md,
-            "| method | paper | start meta-loss | final meta-loss | final lr₀ (mean) | final decay (mean) | s / outer iteration |\n\
-             |---|---|---|---|---|---|---|"
+            "| method | paper | complete seeds | start meta-loss | final meta-loss | final lr₀ (mean) | final decay (mean) | s / outer iteration |\n\
+             |---|---|---|---|---|---|---|---|"
         );
         let groups = by_method(&res.runs);
         for (m, runs) in &groups {
-            let f = finals(runs);
-            let lr: Vec<f64> = runs.iter().map(|r| r.last().theta[0].exp()).collect();
-            let dec: Vec<f64> = runs.iter().map(|r| r.last().theta[1].exp()).collect();
+            let complete: Vec<&MethodRun> = runs.iter().copied().filter(|r| !r.is_partial()).collect();
+            let f = finals(&complete);
+            let lr: Vec<f64> = complete.iter().map(|r| r.last().theta[0].exp()).collect();
+            let dec: Vec<f64> = complete.iter().map(|r| r.last().theta[1].exp()).collect();
             let per_it: Vec<f64> = runs
                 .iter()
-                .map(|r| r.seconds / cfg.iterations.max(1) as f64)
+                .map(|r| r.seconds / r.completed.unwrap_or(cfg.iterations).max(1) as f64)
                 .collect();
+            let (final_loss, lr0, decay) = if complete.is_empty() {
+                ("—".to_string(), "—".to_string(), "—".to_string())
+            } else {
+                (
+                    pm(&f, 2),
+                    format!("{:.4}", mean_std(&lr).0),
+                    format!("{:.2}", mean_std(&dec).0),
+                )
+            };
             let _ = writeln!(
                 md,
-                "| {m} | {} | {:.2} | {} | {:.4} | {:.2} | {:.3} |",
+                "| {m} | {} | {}/{} | {:.2} | {final_loss} | {lr0} | {decay} | {:.3} |",
                 anchors.claim("mnist", m.kind.label()),
+                complete.len(),
+                cfg.seeds.len(),
                 runs[0].history[0].eval.unwrap_or(f64::NAN),
-                pm(&f, 2),
-                mean_std(&lr).0,
-                mean_std(&dec).0,
                 mean_std(&per_it).0,
             );
         }
@@ -558,55 +665,194 @@ fn mnist_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) -> 
             else {
                 continue;
             };
-            let (a, sa) = mean_std(&finals(runs));
-            let (b, sb) = mean_std(&finals(tes));
-            let verdict = if runs.len() < 3 || tes.len() < 3 {
-                "no verdict (fewer than 3 seeds)".to_string()
-            } else if (a - b).abs() <= sa.max(sb) {
-                "a tie (difference within the seed spread)".to_string()
-            } else if a < b {
-                format!("PES lower by {:.2}", b - a)
-            } else {
-                format!("truncated ES lower by {:.2}", a - b)
+            let full = |v: &[&MethodRun]| -> Vec<f64> {
+                v.iter()
+                    .filter(|r| !r.is_partial())
+                    .map(|r| r.last().eval.unwrap_or(f64::NAN))
+                    .collect()
+            };
+            let (fp, ft) = (full(runs), full(tes));
+            let compare = |a: &[f64], b: &[f64]| {
+                let ((ma, sa), (mb, sb)) = (mean_std(a), mean_std(b));
+                if a.len() < 3 || b.len() < 3 {
+                    format!(
+                        "no verdict (seeds: PES {}, truncated ES {}; 3 needed)",
+                        a.len(),
+                        b.len()
+                    )
+                } else if (ma - mb).abs() <= sa.max(sb) {
+                    "a tie (difference within the seed spread)".to_string()
+                } else if ma < mb {
+                    format!("PES lower by {:.2}", mb - ma)
+                } else {
+                    format!("truncated ES lower by {:.2}", ma - mb)
+                }
             };
             let _ = writeln!(
                 md,
-                "\nK = {}: final meta-loss PES vs truncated ES: {verdict}.",
-                m.truncation.unwrap_or(0)
+                "\nK = {}: final meta-loss PES vs truncated ES: {}.",
+                m.truncation.unwrap_or(0),
+                compare(&fp, &ft)
             );
+            // seeds with runs of both methods, at the latest iteration all of those reached
+            let paired = |a: &[&MethodRun], b: &[&MethodRun]| -> Vec<MethodRun> {
+                a.iter()
+                    .filter(|r| b.iter().any(|o| o.config.seed == r.config.seed))
+                    .map(|r| (*r).clone())
+                    .collect()
+            };
+            let (pp, pt) = (paired(runs, tes), paired(tes, runs));
+            let common = pp
+                .iter()
+                .chain(&pt)
+                .map(|r| r.last().iteration)
+                .min()
+                .unwrap_or(0);
+            if common > 0 && pp.iter().chain(&pt).any(|r| r.is_partial()) {
+                let at =
+                    |v: &[MethodRun]| -> Vec<f64> { v.iter().filter_map(|r| eval_at(r, common)).collect() };
+                let (a, b) = (at(&pp), at(&pt));
+                let seeds: Vec<String> = pp.iter().map(|r| r.config.seed.to_string()).collect();
+                let _ = writeln!(
+                    md,
+                    "At iteration {common}, the latest that both methods reached on the seeds they share ({}; partial \
+                     runs included): PES {} vs truncated ES {}: {}.",
+                    seeds.join(", "),
+                    pm(&a, 2),
+                    pm(&b, 2),
+                    compare(&a, &b)
+                );
+            }
         }
         // Cost of the paper's scale from the measured time per particle step.
-        if let Some((m, runs)) = groups.iter().find(|(m, _)| m.kind == EstimatorKind::Pes) {
-            let c = &runs[0].config;
-            let per_step = mean_std(&runs.iter().map(|r| r.seconds).collect::<Vec<_>>()).0
-                / (cfg.iterations.max(1) * c.particles * c.truncation) as f64;
-            let paper = MnistConfig::full();
-            let pc = &paper.methods[0];
-            let hours = per_step * (paper.iterations * pc.particles * pc.truncation) as f64 / 3600.0;
+        let pes_runs: Vec<&MethodRun> = res
+            .runs
+            .iter()
+            .filter(|r| r.config.kind == EstimatorKind::Pes && r.seconds > 0.0)
+            .collect();
+        if !pes_runs.is_empty() {
+            let per_step = mean_std(
+                &pes_runs
+                    .iter()
+                    .map(|r| {
+                        let c = &r.config;
+                        let done = r.completed.unwrap_or(cfg.iterations).max(1);
+                        r.seconds / (done * c.particles * c.truncation) as f64
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .0;
+            let steps = |k: usize| (paper.iterations * paper.methods[0].particles * k) as f64;
+            let cpu = |k: usize| per_step * steps(k) / 3600.0;
+            let gpu = |k: usize| steps(k) * mnist_step_flops(&paper) / ASSUMED_GPU_FLOPS / 3600.0;
             let _ = writeln!(
                 md,
-                "\nMeasured {m}: {:.2} ms per particle inner step (batch {}, hidden {:?}). At that rate the paper's \
-                 scale (`configs/mnist.json`: N = {}, K = {}, {} outer iterations, one method, one seed) costs ≈ {:.0} h \
-                 on this CPU.",
+                "\nMeasured (PES runs of this record, on a shared 2-core CPU): {:.2} ms per particle inner step \
+                 (batch {}, hidden {:?}). At that rate one method and one seed of the paper's scale \
+                 (`configs/mnist.json`: T = {}, N = {}, {} outer iterations) costs ≈ {:.0} h at K = 10 and ≈ {:.0} h at \
+                 K = 100 on this CPU; the paper's four methods ≈ {:.0} h. Estimate, not measured: at an assumed \
+                 sustained {:.0} TFLOP/s on a GPU ({:.1} MFLOP per particle step) ≈ {:.1} h at K = 10 and ≈ {:.1} h at \
+                 K = 100.",
                 per_step * 1e3,
                 cfg.batch_size,
                 cfg.hidden,
-                pc.particles,
-                pc.truncation,
+                paper.horizon,
+                paper.methods[0].particles,
                 paper.iterations,
-                hours
+                cpu(10),
+                cpu(100),
+                2.0 * (cpu(10) + cpu(100)),
+                ASSUMED_GPU_FLOPS / 1e12,
+                mnist_step_flops(&paper) / 1e6,
+                gpu(10),
+                gpu(100),
             );
         }
-        plot_mnist_as(res, dir, name)?;
-        let _ = writeln!(
-            md,
-            "\n![{name} heatmap](pes/{name}_heatmap.png) ![{name} meta-loss](pes/{name}_meta_loss.png)\n"
-        );
+        plot_mnist_as(res, dir, name, cfg.objective)?;
+        let heat = if res.heatmap.values.is_empty() {
+            String::new()
+        } else {
+            format!("![{name} heatmap](pes/{name}_heatmap.png) ")
+        };
+        let _ = writeln!(md, "\n{heat}![{name} meta-loss](pes/{name}_meta_loss.png)\n");
     }
     if !any {
         missing(md, "mnist-*");
+    } else if !not_run.is_empty() {
+        let _ = writeln!(
+            md,
+            "Not run (no record; configs under `crates/pes/configs/`): {}.\n",
+            not_run.join(", ")
+        );
     }
     Ok(())
+}
+
+/// Growth of a variance curve: the variance at the most unrolls over that at one unroll.
+pub fn growth(curve: &VarianceCurve) -> f64 {
+    let most = curve.points.iter().max_by_key(|p| p.0).map_or(f64::NAN, |p| p.1);
+    let least = curve.points.iter().min_by_key(|p| p.0).map_or(f64::NAN, |p| p.1);
+    most / least
+}
+
+/// A curve is flat when it grows less than this factor from one unroll to T unrolls …
+pub const FLAT_BELOW: f64 = 2.5;
+/// … and growing when it grows more than this factor.
+pub const GROWING_ABOVE: f64 = 5.0;
+
+/// The shape of a curve by [`growth`]: flat, growing or in between.
+pub fn shape(curve: &VarianceCurve) -> &'static str {
+    let g = growth(curve);
+    if g < FLAT_BELOW {
+        "flat"
+    } else if g > GROWING_ABOVE {
+        "growing"
+    } else {
+        "in between"
+    }
+}
+
+/// The sentence stating whether the paper's Fig. 7 shape holds: the repeated sequence flat,
+/// the random one growing, real text's growth strictly between the two.
+pub fn variance_verdict(curves: &[VarianceCurve]) -> String {
+    use crate::problems::lstm::TextSequence;
+    let find = |k: TextSequence| curves.iter().find(|c| c.sequence == k);
+    let (Some(real), Some(rep), Some(rnd)) = (
+        find(TextSequence::Real),
+        find(TextSequence::Repeat),
+        find(TextSequence::Random),
+    ) else {
+        return "Not all three sequences were run, so the paper's shape is not checked.".into();
+    };
+    let (gr, gp, gn) = (growth(real), growth(rep), growth(rnd));
+    let checks = [
+        (
+            shape(rep) == "flat",
+            format!("repeated is {} ({gp:.1}×)", shape(rep)),
+        ),
+        (
+            shape(rnd) == "growing",
+            format!("random is {} ({gn:.1}×)", shape(rnd)),
+        ),
+        (
+            gp < gr && gr < gn,
+            format!(
+                "real text grows {gr:.1}×, {} the two",
+                if gp < gr && gr < gn {
+                    "between"
+                } else {
+                    "not between"
+                }
+            ),
+        ),
+    ];
+    let holds = checks.iter().all(|c| c.0);
+    let detail: Vec<String> = checks.into_iter().map(|c| c.1).collect();
+    format!(
+        "The paper's shape {}: {}.",
+        if holds { "holds" } else { "does not hold" },
+        detail.join("; ")
+    )
 }
 
 fn variance_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) -> Result<()> {
@@ -620,40 +866,75 @@ fn variance_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) 
     for a in anchors.general("variance") {
         let _ = writeln!(md, "Paper: {} ({}).\n", a.claim, a.source);
     }
+    let paper = VarianceConfig::default();
     let _ = writeln!(
         md,
-        "A vanilla RNN (vocab {}, hidden {}) on a synthetic sequence of T = {} tokens (one token repeated, or uniform \
-         random tokens); θ = all weights, fixed. PES (N = {}, σ = {}) summed over the T/K truncations against exact \
-         BPTT; {} repeats per K. The paper uses an LSTM on Penn Treebank characters; an LSTM on real text is not run \
-         here, so the paper's \"in between\" curve has no counterpart.\n",
-        cfg.vocab, cfg.hidden, cfg.length, cfg.particles, cfg.sigma, cfg.repeats
+        "A character-level LSTM (hidden and embedding size {}, vocabulary {} characters) in f64 at a fixed θ₀, on \
+         T = {} characters of `{}` (real text, lower-cased, whitespace runs as one space), its first character \
+         repeated, or random characters. PES (N = {}, σ = {}) summed over the T/K truncations against the exact \
+         gradient of the sequence (forward mode, equal to full BPTT); {} repeats per K; mean ± standard error of \
+         E‖ĝ − g‖² / ‖g‖². The paper: Penn Treebank characters, T = {}, N = {}, σ = {}, reference gradient from \
+         5000-particle ES.\n",
+        cfg.hidden,
+        curves.first().map_or(0, |c| c.vocab),
+        cfg.length,
+        cfg.text
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+        cfg.particles,
+        cfg.sigma,
+        cfg.repeats,
+        paper.length,
+        paper.particles,
+        paper.sigma,
     );
     if let Some(c0) = curves.first() {
         let header: Vec<String> = c0.points.iter().map(|(u, _)| u.to_string()).collect();
         let _ = writeln!(
             md,
-            "| sequence \\ T/K | {} | shape (last/first) |\n|---|{}---|",
+            "| sequence \\ T/K | {} | growth (T/K = {} over 1) | shape | time |\n|---|{}---|---|---|",
             header.join(" | "),
+            cfg.length,
             "---|".repeat(header.len())
         );
     }
     for c in curves {
-        let v: Vec<String> = c.points.iter().map(|(_, v)| format!("{v:.3}")).collect();
-        let most = c.points.iter().max_by_key(|p| p.0).map_or(f64::NAN, |p| p.1);
-        let least = c.points.iter().min_by_key(|p| p.0).map_or(f64::NAN, |p| p.1);
-        let ratio = most / least;
-        let shape = if ratio < 2.5 {
-            "flat"
-        } else if ratio > 5.0 {
-            "growing"
-        } else {
-            "in between"
-        };
+        let v: Vec<String> = c
+            .points
+            .iter()
+            .zip(&c.std_errors)
+            .map(|((_, v), se)| format!("{v:.3} ± {se:.3}"))
+            .collect();
         let _ = writeln!(
             md,
-            "| {:?} | {} | {shape} ({ratio:.1}×) |",
+            "| {} | {} | {:.1}× | {} | {:.0} s |",
             c.sequence,
-            v.join(" | ")
+            v.join(" | "),
+            growth(c),
+            shape(c),
+            c.seconds
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nCriterion: a curve is flat when its variance at T/K = T is less than {FLAT_BELOW}× that at T/K = 1, \
+         growing when more than {GROWING_ABOVE}×; the paper's shape holds when the repeated sequence is flat, the \
+         random one growing and real text's growth lies strictly between theirs. {}",
+        variance_verdict(curves)
+    );
+    if cfg.length < paper.length || cfg.particles < paper.particles {
+        // the cost of an estimate is proportional to N (every particle runs every step)
+        let seconds: f64 = curves.iter().map(|c| c.seconds).sum();
+        let scale = (paper.length * paper.particles) as f64 / (cfg.length * cfg.particles) as f64;
+        let _ = writeln!(
+            md,
+            "\nThis record is smaller than the paper's setting (T = {}, N = {}): its three curves took {:.0} min on the \
+             shared 2-core machine, so the paper's would take ≈ {:.0} min (cost ∝ T·N). `crates/pes/configs/variance.json` \
+             holds the paper's setting: `cargo run --release -p pes -- variance --config crates/pes/configs/variance.json`.",
+            paper.length,
+            paper.particles,
+            seconds / 60.0,
+            seconds * scale / 60.0
         );
     }
     plot_variance(curves, dir)?;

@@ -7,13 +7,17 @@
 //! | influence balancing (`influence`) | the paper's settings, 3 seeds | the same |
 //! | toy regression (`toy`) | the paper's settings: 20 000 iterations, 3 seeds | the same |
 //! | MNIST schedule (`mnist-quick`; `mnist-cpu-*`) | [`MnistConfig::quick`] | `configs/mnist-cpu-{k10,k100,valid-k10}.json` |
-//! | variance (`variance`) | [`VarianceConfig::quick`] | [`VarianceConfig::default`] |
+//! | variance (`variance`) | [`VarianceConfig::quick`] | `configs/variance-cpu.json` (T = 1000, N = 200) |
 //!
-//! The paper-scale MNIST configuration (`configs/mnist.json`) runs with `pes mnist --config`
-//! and becomes a record with `pes record`.
+//! The paper-scale configurations run with their own subcommands: MNIST (`configs/mnist.json`,
+//! `configs/mnist-t1000*.json`) with `pes mnist --config`, recorded with `pes record`; the
+//! variance study at N = 1000 (`configs/variance.json`) with `pes variance --config`.
 
-use crate::error::Result;
+use crate::checkpoint::MetaCheckpointer;
+use crate::error::{PesError, Result};
+use crate::experiments::MethodRun;
 use crate::experiments::{self, Context, InfluenceConfig, MnistConfig, ToyConfig, VarianceConfig};
+use crate::meta::slug;
 use crate::records::{self, Record};
 use crate::report;
 use repro_core::data::DataArgs;
@@ -30,6 +34,9 @@ pub const MNIST_CPU: [(&str, &str); 3] = [
         include_str!("../configs/mnist-cpu-valid-k10.json"),
     ),
 ];
+
+/// The CPU-sized variance configuration `--full` runs (the paper's T, N = 200).
+pub const VARIANCE_CPU: &str = include_str!("../configs/variance-cpu.json");
 
 /// The settings of every experiment of a reproduction.
 #[derive(Debug, Clone)]
@@ -63,7 +70,7 @@ impl Experiments {
             variance: if quick {
                 VarianceConfig::quick()
             } else {
-                VarianceConfig::default()
+                repro_core::config::parse(VARIANCE_CPU, "variance-cpu.json")?
             },
         })
     }
@@ -159,12 +166,86 @@ pub fn reproduce(
     report::render(out)
 }
 
-/// Turns a finished `pes mnist` run folder (`config.json`, `results.json`) into the record
-/// `name` under `out`.
-pub fn record_mnist_run(run: &Path, name: &str, command: &str, out: &Path) -> Result<PathBuf> {
-    let config: MnistConfig = repro_core::config::load(&run.join("config.json"))?;
-    let text = std::fs::read_to_string(run.join("results.json"))?;
-    let result: experiments::MnistResult = serde_json::from_str(&text)?;
+/// Turns one or more `pes mnist` run folders of the same config (several processes, each
+/// running some seeds and methods, see [`experiments::mnist::MnistSelection`]) into the record
+/// `name` under `out`. Every (method, seed) comes from its latest checkpoint, finished or not
+/// (a run still going is recorded as partial, [`MethodRun::completed`]); the landscape from
+/// the first folder that holds one. When several folders ran the same (method, seed) the
+/// furthest checkpoint is taken. The folders' configs must be identical.
+pub fn record_mnist_runs(runs: &[PathBuf], name: &str, command: &str, out: &Path) -> Result<PathBuf> {
+    let Some(first) = runs.first() else {
+        return Err(PesError::Config("no run folder to record".into()));
+    };
+    let config: MnistConfig = repro_core::config::load(&first.join("config.json"))?;
+    for r in &runs[1..] {
+        let other: MnistConfig = repro_core::config::load(&r.join("config.json"))?;
+        if serde_json::to_value(&other)? != serde_json::to_value(&config)? {
+            return Err(PesError::Config(format!(
+                "{} and {} hold different configs",
+                first.display(),
+                r.display()
+            )));
+        }
+    }
+    let mut heatmap = None;
+    for r in runs {
+        let path = r.join(experiments::mnist::LANDSCAPE_FILE);
+        if heatmap.is_none() && path.exists() {
+            heatmap = Some(serde_json::from_str(&std::fs::read_to_string(&path)?)?);
+        }
+    }
+    let heatmap = heatmap.unwrap_or(experiments::Grid {
+        x: config.grid_lr,
+        y: config.grid_decay,
+        values: Vec::new(),
+    });
+    let mut methods = Vec::new();
+    for &seed in &config.seeds {
+        for m in &config.methods {
+            let cfg = m.clone().with_seed(seed);
+            let label = format!("{} seed {}", cfg.label(), seed);
+            // the furthest checkpoint when several folders ran the same (method, seed)
+            let mut best: Option<crate::checkpoint::MetaState> = None;
+            for r in runs {
+                let ck = MetaCheckpointer::new(r.join("checkpoints").join(slug(&label)));
+                if let Some(state) = ck.latest_state()?
+                    && best.as_ref().is_none_or(|b| state.iteration > b.iteration)
+                {
+                    best = Some(state);
+                }
+            }
+            if let Some(state) = best {
+                methods.push(MethodRun {
+                    label: cfg.label(),
+                    config: cfg.clone(),
+                    completed: (state.iteration < config.iterations).then_some(state.iteration),
+                    history: state.history,
+                    seconds: state.seconds,
+                });
+            }
+        }
+    }
+    let result = experiments::MnistResult {
+        runs: methods,
+        heatmap,
+        embedded_subset: false,
+        train_images: 0,
+    };
+    // the data facts come from the results of any process that finished
+    let done = runs
+        .iter()
+        .find_map(|r| std::fs::read_to_string(r.join("results.json")).ok());
+    let result = match done {
+        Some(text) => {
+            let done: experiments::MnistResult = serde_json::from_str(&text)?;
+            experiments::MnistResult {
+                embedded_subset: done.embedded_subset,
+                train_images: done.train_images,
+                ..result
+            }
+        }
+        None => result,
+    };
     save(out, name, command, &config, &result)?;
     Ok(records::path(out, name))
 }

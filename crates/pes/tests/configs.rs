@@ -173,3 +173,93 @@ fn bench_reports_items_per_second() {
     assert_eq!(r.workload, "pes-mnist-mlp");
     assert!(r.items_per_s > 0.0 && r.step_ms > 0.0);
 }
+
+/// Two processes share one MNIST config (different seeds, one of them also the landscape)
+/// in separate run folders; `record_mnist_runs` merges them into one record, a run stopped
+/// early is recorded as partial from its checkpoint, and the report says which are complete.
+#[test]
+fn mnist_runs_of_several_processes_merge_into_one_record() {
+    use pes::experiments::mnist::{LandscapeMode, MnistSelection, run_selected};
+    let m = |kind| EstimatorConfig::new(kind, 5, 4, 0.1);
+    let mut cfg = MnistConfig {
+        hidden: [8, 8],
+        batch_size: 10,
+        horizon: 10,
+        iterations: 4,
+        methods: vec![m(EstimatorKind::Pes), m(EstimatorKind::TruncatedEs)],
+        eval_every: 2,
+        grid: 2,
+        train_images: 200,
+        seeds: vec![0, 1],
+        ..MnistConfig::quick()
+    };
+    let device = Device::flex();
+    let root = tempfile::tempdir().unwrap();
+    let process = |name: &str, cfg: &MnistConfig, selection: MnistSelection| {
+        let run = repro_core::train::RunDir::create(root.path(), "pes", name, true).unwrap();
+        run.write_config(&cfg).unwrap();
+        let ctx = Context {
+            run: Some(run.clone()),
+            resume: true,
+            checkpoint_every: 2,
+            ..Context::quiet(&device)
+        };
+        run_selected(cfg, &selection, &Default::default(), &ctx).unwrap();
+        run.path
+    };
+    let a = process(
+        "a",
+        &cfg,
+        MnistSelection {
+            seeds: vec![0],
+            ..Default::default()
+        },
+    );
+    // the second process ran seed 1's PES for 2 of the 4 iterations (stopped early), and no
+    // landscape; its config.json is the shared config
+    cfg.iterations = 2;
+    let b = process(
+        "b",
+        &cfg,
+        MnistSelection {
+            seeds: vec![1],
+            methods: vec!["pes-k-5".into()],
+            landscape: LandscapeMode::Skip,
+        },
+    );
+    cfg.iterations = 4;
+    repro_core::train::RunDir::create(root.path(), "pes", "b", true)
+        .unwrap()
+        .write_config(&cfg)
+        .unwrap();
+    let bad = MnistSelection {
+        seeds: vec![7],
+        ..Default::default()
+    };
+    assert!(bad.pick(&cfg).is_err());
+    let out = tempfile::tempdir().unwrap();
+    pes::reproduce::record_mnist_runs(&[a, b], "mnist-t1000", "test", out.path()).unwrap();
+    let rec: pes::records::Record<MnistConfig, pes::experiments::MnistResult> =
+        pes::records::load(out.path(), "mnist-t1000").unwrap().unwrap();
+    let runs = &rec.metrics.runs;
+    assert_eq!(runs.len(), 3, "seed 0: PES and TES; seed 1: PES");
+    assert_eq!(rec.metrics.heatmap.values.len(), 2);
+    let partial: Vec<_> = runs.iter().filter(|r| r.is_partial()).collect();
+    assert_eq!(partial.len(), 1);
+    assert_eq!((partial[0].config.seed, partial[0].completed), (1, Some(2)));
+    assert!(runs.iter().all(|r| r.seconds > 0.0));
+    let status = pes::report::mnist_status(&rec.config, runs);
+    assert!(
+        status.contains("- PES K=5: complete for seeds 0; partial: seed 1 at 2/4"),
+        "{status}"
+    );
+    assert!(
+        status.contains("- TES K=5: complete for seeds 0; not run for seeds 1."),
+        "{status}"
+    );
+    let md = std::fs::read_to_string(pes::report::render(out.path()).unwrap()).unwrap();
+    assert!(
+        md.contains("no verdict (seeds: PES 1, truncated ES 1; 3 needed)"),
+        "{md}"
+    );
+}

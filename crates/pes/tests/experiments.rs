@@ -1,5 +1,5 @@
 //! The paper's toy experiments at full scale (they are cheap): influence balancing (§5.1,
-//! Fig. 4) and the 2-D regression learning-rate schedule (§5.2, Fig. 5).
+//! Fig. 3) and the 2-D regression learning-rate schedule (§5.2, Fig. 4).
 
 use burn::tensor::Device;
 use pes::checkpoint::MetaRecord;

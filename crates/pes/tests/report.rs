@@ -21,6 +21,7 @@ fn toy_record(final_loss: f64) -> Record<ToyConfig, ToyResult> {
             config: config.clone().with_seed(seed),
             history: vec![rec(0, 2000.0), rec(10, final_loss)],
             seconds: 1.0,
+            completed: None,
         })
         .collect();
     Record {

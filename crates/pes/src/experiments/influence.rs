@@ -1,4 +1,4 @@
-//! Influence balancing (paper §5.1, Fig. 4): the experiment's settings and runner.
+//! Influence balancing (paper §5.1, Fig. 3): the experiment's settings and runner.
 
 use super::{Context, MethodRun, Plan, train_all};
 use crate::error::Result;
@@ -19,7 +19,7 @@ pub struct InfluenceConfig {
     pub outer: OuterConfig,
     /// Outer optimiser of UORO (plain SGD, lr 1e-5, as the reference runs it).
     pub uoro_outer: OuterConfig,
-    /// Methods compared in Fig. 4.
+    /// Methods compared in Fig. 3.
     pub methods: Vec<EstimatorConfig>,
     /// Length of the fresh unroll used to measure the loss.
     pub eval_steps: usize,

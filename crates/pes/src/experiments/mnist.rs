@@ -1,9 +1,10 @@
-//! Meta-learning an MNIST learning-rate schedule (paper §5.3, Fig. 6): the experiment's
+//! Meta-learning an MNIST learning-rate schedule (paper §5.3, Figs. 5–6): the experiment's
 //! settings, the meta-loss landscape over (log10 lr₀, log10 decay) and the runner.
 
 use super::{Context, Grid, MethodRun, Plan, train_all};
-use crate::error::Result;
+use crate::error::{PesError, Result};
 use crate::estimators::{EstimatorConfig, EstimatorKind};
+use crate::meta::slug;
 use crate::outer::OuterConfig;
 use crate::problems::mnist_schedule::{Batches, Init, MnistSchedule, ObjectiveBatch};
 use crate::problems::{UnrolledProblem, Window, matrix};
@@ -28,7 +29,7 @@ pub struct MnistConfig {
     pub iterations: usize,
     /// Outer optimiser.
     pub outer: OuterConfig,
-    /// Methods compared in Fig. 6.
+    /// Methods compared in Figs. 5–6.
     pub methods: Vec<EstimatorConfig>,
     /// Evaluate every this many outer iterations.
     pub eval_every: usize,
@@ -57,6 +58,15 @@ pub enum MnistObjective {
     TrainingLoss,
     /// Sum over the episode of the error rate (1 − accuracy) on a batch of held-out images.
     ValidationError,
+}
+
+impl std::fmt::Display for MnistObjective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MnistObjective::TrainingLoss => "training loss",
+            MnistObjective::ValidationError => "validation error (1 − accuracy, held-out split)",
+        })
+    }
 }
 
 impl MnistConfig {
@@ -197,14 +207,77 @@ pub fn landscape(problem: &MnistSchedule, thetas: &[f64], steps: usize, device: 
         .collect()
 }
 
+/// What to do with the meta-loss landscape in a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LandscapeMode {
+    /// Compute it (or reuse the run folder's `landscape.json` on resume), then meta-train.
+    #[default]
+    Compute,
+    /// Meta-train only (another process computes the landscape).
+    Skip,
+    /// Compute the landscape only.
+    Only,
+}
+
+/// The part of an MNIST config one process runs, so that several processes can share a
+/// config (each in its own run folder; `pes record` merges them).
+#[derive(Debug, Clone, Default)]
+pub struct MnistSelection {
+    /// Only these seeds of the config (empty: all).
+    pub seeds: Vec<u64>,
+    /// Only the methods whose label slug is listed (`pes-k-10`, `tes-k-100`; empty: all).
+    pub methods: Vec<String>,
+    /// The landscape.
+    pub landscape: LandscapeMode,
+}
+
+impl MnistSelection {
+    /// The seeds and methods of `config` this selection runs; an error names a seed or
+    /// method that the config does not have.
+    pub fn pick(&self, config: &MnistConfig) -> Result<(Vec<u64>, Vec<EstimatorConfig>)> {
+        if let Some(s) = self.seeds.iter().find(|s| !config.seeds.contains(s)) {
+            return Err(PesError::Config(format!(
+                "seed {s} is not among the config's seeds {:?}",
+                config.seeds
+            )));
+        }
+        let slugs: Vec<String> = config.methods.iter().map(|m| slug(&m.label())).collect();
+        if let Some(m) = self.methods.iter().find(|m| !slugs.contains(m)) {
+            return Err(PesError::Config(format!(
+                "method {m} is not among the config's methods {slugs:?}"
+            )));
+        }
+        let seeds = if self.seeds.is_empty() {
+            config.seeds.clone()
+        } else {
+            config
+                .seeds
+                .iter()
+                .copied()
+                .filter(|s| self.seeds.contains(s))
+                .collect()
+        };
+        let methods = config
+            .methods
+            .iter()
+            .filter(|m| self.methods.is_empty() || self.methods.contains(&slug(&m.label())))
+            .cloned()
+            .collect();
+        Ok((seeds, methods))
+    }
+}
+
+/// The landscape file of a run folder.
+pub const LANDSCAPE_FILE: &str = "landscape.json";
+
 /// MNIST learning-rate schedule (§5.3): landscape, then every method from
 /// (log 0.003, log 30).
 pub fn run(config: &MnistConfig, data: &DataArgs, ctx: &Context) -> Result<MnistResult> {
-    let first = config.seeds.first().copied().unwrap_or(0);
-    let (problem0, embedded_subset, train_images) = problem(config, data, first)?;
-    if embedded_subset {
-        eprintln!("MNIST: using the embedded 10 000-image subset (full MNIST not found)");
-    }
+    run_selected(config, &MnistSelection::default(), data, ctx)
+}
+
+/// The meta-loss over the config's grid, from the first seed's inner problem.
+fn compute_landscape(config: &MnistConfig, problem0: &MnistSchedule, ctx: &Context) -> Grid {
     let d = ctx.device.clone();
     let ln10 = std::f64::consts::LN_10;
     let centres = Grid::centres(config.grid_lr, config.grid_decay, config.grid);
@@ -216,7 +289,7 @@ pub fn run(config: &MnistConfig, data: &DataArgs, ctx: &Context) -> Result<Mnist
         .then(|| repro_core::train::progress_bar(centres.len().div_ceil(chunk) as u64, "heatmap"));
     let mut values = Vec::with_capacity(centres.len());
     for part in flat.chunks(2 * chunk) {
-        values.extend(landscape(&problem0, part, config.horizon, &d));
+        values.extend(landscape(problem0, part, config.horizon, &d));
         if let Some(b) = &bar {
             b.inc(1);
         }
@@ -224,20 +297,63 @@ pub fn run(config: &MnistConfig, data: &DataArgs, ctx: &Context) -> Result<Mnist
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let heatmap = Grid {
+    Grid {
         x: config.grid_lr,
         y: config.grid_decay,
-        values: values.chunks(config.grid).map(|r| r.to_vec()).collect(),
+        values: values.chunks(config.grid.max(1)).map(|r| r.to_vec()).collect(),
+    }
+}
+
+/// [`run`] restricted to `selection`. In a run folder the landscape is kept in
+/// [`LANDSCAPE_FILE`] and reused on resume; a skipped landscape has no rows.
+pub fn run_selected(
+    config: &MnistConfig,
+    selection: &MnistSelection,
+    data: &DataArgs,
+    ctx: &Context,
+) -> Result<MnistResult> {
+    let (seeds, methods) = selection.pick(config)?;
+    let first = config.seeds.first().copied().unwrap_or(0);
+    let (problem0, embedded_subset, train_images) = problem(config, data, first)?;
+    if embedded_subset {
+        eprintln!("MNIST: using the embedded 10 000-image subset (full MNIST not found)");
+    }
+    let d = ctx.device.clone();
+    let empty = Grid {
+        x: config.grid_lr,
+        y: config.grid_decay,
+        values: Vec::new(),
+    };
+    let heatmap = match (selection.landscape, &ctx.run) {
+        (LandscapeMode::Skip, _) => empty,
+        (_, Some(run)) if ctx.resume && run.file(LANDSCAPE_FILE).exists() => {
+            serde_json::from_str(&std::fs::read_to_string(run.file(LANDSCAPE_FILE))?)?
+        }
+        (_, run) => {
+            let grid = compute_landscape(config, &problem0, ctx);
+            if let Some(run) = run {
+                repro_core::train::run_dir::write_atomic(
+                    &run.file(LANDSCAPE_FILE),
+                    serde_json::to_string(&grid)?.as_bytes(),
+                )?;
+            }
+            grid
+        }
     };
     let horizon = config.horizon;
     let mut runs = Vec::new();
-    for &seed in &config.seeds {
+    let seeds = if selection.landscape == LandscapeMode::Only {
+        Vec::new()
+    } else {
+        seeds
+    };
+    for &seed in &seeds {
         let (problem, _, _) = problem(config, data, seed)?;
         let mut eval = |th: &[f64]| Ok(landscape(&problem, th, horizon, &d)[0]);
         runs.extend(train_all(
             &problem,
             Plan {
-                methods: &config.methods,
+                methods: &methods,
                 seed,
                 theta0: &config.theta0,
                 outer: &config.outer,

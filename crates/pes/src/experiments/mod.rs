@@ -15,7 +15,7 @@ pub use variance::{VarianceConfig, VarianceCurve};
 use crate::checkpoint::MetaRecord;
 use crate::error::Result;
 use crate::estimators::{EstimatorConfig, Method, build};
-use crate::meta::{MetaOptions, meta_train};
+use crate::meta::{MetaOptions, meta_train_timed};
 use crate::problems::UnrolledProblem;
 use burn::tensor::Device;
 use repro_core::train::RunDir;
@@ -84,12 +84,20 @@ pub struct MethodRun {
     pub history: Vec<MetaRecord>,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// Outer iterations completed when fewer than configured (a run recorded from its last
+    /// checkpoint while still going); `None`: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<usize>,
 }
 
 impl MethodRun {
     /// The method (kind and K): the typed key of this run.
     pub fn method(&self) -> Method {
         self.config.method()
+    }
+    /// Whether the run stopped before its configured iterations.
+    pub fn is_partial(&self) -> bool {
+        self.completed.is_some()
     }
     /// The last evaluated record.
     pub fn last(&self) -> &MetaRecord {
@@ -163,11 +171,10 @@ fn train_all<P: UnrolledProblem + 'static>(
     let mut runs = Vec::new();
     for m in plan.methods {
         let config = m.clone().with_seed(plan.seed);
-        let start = std::time::Instant::now();
         let mut est = build(&config, problem, &ctx.device)?;
         let opts = ctx.options(&config, plan.iterations, plan.eval_every);
-        let history = meta_train(problem, est.as_mut(), plan.theta0, plan.outer, &opts, eval)?;
-        let seconds = start.elapsed().as_secs_f64();
+        let (history, seconds) =
+            meta_train_timed(problem, est.as_mut(), plan.theta0, plan.outer, &opts, eval)?;
         let last = history.last().expect("history");
         eprintln!(
             "{:>14}: θ = {:.4?}, eval = {:.4e} ({seconds:.1} s)",
@@ -180,6 +187,7 @@ fn train_all<P: UnrolledProblem + 'static>(
             config,
             history,
             seconds,
+            completed: None,
         });
     }
     Ok(runs)

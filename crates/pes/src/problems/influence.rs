@@ -1,4 +1,4 @@
-//! Influence balancing (Tallec & Ollivier 2017, UORO; paper §5.1, Fig. 4).
+//! Influence balancing (Tallec & Ollivier 2017, UORO; paper §5.1, Fig. 3).
 //!
 //! `s ∈ R²³` starts at ones and evolves as `s ← A s + θ·b`, `A = 0.5 I + 0.5 U` (`U` the
 //! superdiagonal), `b` = ten +1 then thirteen −1. The loss of an unroll is `½(s₀ − 1)²` of

@@ -1,4 +1,4 @@
-//! Meta-learning an MNIST learning-rate schedule (paper §5.3, Fig. 6): the inner problem.
+//! Meta-learning an MNIST learning-rate schedule (paper §5.3, Figs. 5–6): the inner problem.
 //!
 //! Inner problem: an MLP 784-100-100-10 ([`model`]) trained by SGD with momentum 0.9
 //! (`m ← 0.9 m + g`, `p ← p − lr_t m`) on minibatches of 100 ([`sampler`]), with the
