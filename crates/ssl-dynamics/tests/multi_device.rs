@@ -84,7 +84,7 @@ fn two_devices_take_the_one_device_step_on_a_batch_of_two_equal_halves() {
         .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
     eprintln!("max relative difference {:.2e}", diff / scale);
     assert!(
-        diff <= 1e-4 * scale,
+        diff <= 1e-3 * scale,
         "two devices differ by {diff:e} (scale {scale:e})"
     );
     // the steps moved the networks (a comparison of two untrained networks proves nothing)
