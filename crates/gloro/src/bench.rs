@@ -6,10 +6,11 @@
 
 use crate::loss::LossKind;
 use crate::margin::MarginForm;
-use crate::model::{Activation, Architecture};
+use crate::model::{Activation, Architecture, GloroNetConfig};
 use crate::train::{STEP_PHASES, StepParams, step, step_with_phases};
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor};
+use repro_core::flops::{chain, conv_out, conv2d_macs, dense_macs, forward_backward};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -34,6 +35,8 @@ pub struct BenchResult {
     pub rss_after_warmup_mb: f64,
     /// Peak resident set size of the process at the end, MiB.
     pub peak_rss_mb: f64,
+    /// Floating-point operations of one training step per image ([`Workload::flops_per_item`]).
+    pub flops_per_item: f64,
 }
 
 /// The workloads this crate benchmarks, named as in the reference script (on the command line
@@ -61,6 +64,51 @@ impl Workload {
             Workload::SixC2F => (Architecture::C6F2, [3, 32, 32]),
         }
     }
+
+    /// FLOPs of one training step of this workload per image: [`step_flops`] of its network
+    /// with the benchmark's batch and power iterations, divided by the batch.
+    pub fn flops_per_item(self) -> f64 {
+        let (arch, input) = self.spec();
+        step_flops(&arch.config(input, 10), BATCH, params().power_iterations) as f64 / BATCH as f64
+    }
+}
+
+/// Forward multiply-adds per image of each layer of `config`'s body (convolutions, then hidden
+/// dense layers), and of the head.
+fn layer_macs(config: &GloroNetConfig) -> (Vec<u64>, u64) {
+    let [mut c, mut h, mut w] = config.input;
+    let mut body = Vec::new();
+    for conv in &config.convs {
+        let pad = 2 * conv.padding;
+        let (oh, ow) = (
+            conv_out(h, conv.kernel, conv.stride, pad),
+            conv_out(w, conv.kernel, conv.stride, pad),
+        );
+        body.push(conv2d_macs(c, conv.channels, [conv.kernel; 2], [oh, ow]));
+        (c, h, w) = (conv.channels, oh, ow);
+    }
+    let mut d = c * h * w;
+    for &width in &config.dense {
+        body.push(dense_macs(d, width));
+        d = width;
+    }
+    (body, dense_macs(d, config.num_classes))
+}
+
+/// FLOPs of one training step on `batch` images ([`repro_core::flops`]: matrix products only,
+/// 2 per multiply-add). The network: forward, weight gradients and input gradients of every
+/// layer but the first. The bound `K`: per body layer (the head is not in `K`), each
+/// power iteration applies the layer and its adjoint to a one-item iterate, and the final
+/// `‖A v‖` applies it once more and back-propagates to the weights; this is per step, not per
+/// image. The margin's `‖w_j − w_i‖`, MinMax, the loss and Adam are elementwise and not counted.
+pub fn step_flops(config: &GloroNetConfig, batch: usize, power_iterations: usize) -> u64 {
+    let (body, head) = layer_macs(config);
+    let network = forward_backward(&chain(body.iter().copied().chain([head])));
+    let bound: u64 = body
+        .iter()
+        .map(|&m| 2 * m * (2 * power_iterations as u64) + 2 * m + 2 * m)
+        .sum();
+    network * batch as u64 + bound
 }
 
 /// Batch size of both workloads.
@@ -136,6 +184,7 @@ pub fn run(workload: Workload, steps: usize, warmup: usize, reps: usize, device:
         device: format!("{device:?}"),
         rss_after_warmup_mb,
         peak_rss_mb: repro_core::allocator::peak_rss_mib(),
+        flops_per_item: workload.flops_per_item(),
     }
 }
 
@@ -188,6 +237,7 @@ pub fn profile(workload: Workload, steps: usize, warmup: usize, device: &Device)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ConvSpec;
     use clap::ValueEnum;
 
     /// `cargo xtask bench` and `torch_ref.py` know the workloads by these names.
@@ -205,6 +255,41 @@ mod tests {
         // Input shapes of torch_ref.py: MNIST 1×28×28 and CIFAR 3×32×32.
         assert_eq!(Workload::TwoC2F.spec(), (Architecture::C2F2, [1, 28, 28]));
         assert_eq!(Workload::SixC2F.spec(), (Architecture::C6F2, [3, 32, 32]));
+    }
+
+    #[test]
+    fn step_flops_of_tiny_networks_by_hand() {
+        // A head only (3 → 2, 6 multiply-adds): forward 12, weight gradient 12, no input
+        // gradient, no bound (the head is not in K). Batch 4.
+        let head_only = GloroNetConfig::new([3, 1, 1], vec![], vec![], 2);
+        assert_eq!(step_flops(&head_only, 4, 1), 4 * 24);
+        // conv 1 → 2, k3 s1 p1 on 4×4 (4·4·2·9 = 288 multiply-adds, the first layer: no input
+        // gradient), then the head 32 → 2 (64): per image 4·288 + 6·64 = 1536. The bound, once
+        // per step: one iteration (A then Aᵀ, 2·2·288) plus ‖A v‖ and its weight gradient
+        // (2·288 + 2·288) = 2304.
+        let one_conv = GloroNetConfig::new(
+            [1, 4, 4],
+            vec![ConvSpec::new(2, 3).with_stride(1).with_padding(1)],
+            vec![],
+            2,
+        );
+        assert_eq!(step_flops(&one_conv, 4, 1), 4 * 1536 + 2304);
+        // Two iterations add one more A and Aᵀ: 2·2·288.
+        assert_eq!(step_flops(&one_conv, 4, 2), 4 * 1536 + 2304 + 1152);
+    }
+
+    #[test]
+    fn gloro_2c2f_flops_match_the_layer_shapes_of_torch_ref() {
+        // conv16 k4 s2 p1: 28 → 14, 16·14²·1·16 = 50176; conv32 k4 s2 p1: 14 → 7,
+        // 32·7²·16·16 = 401408; dense 1568 → 100 = 156800; head 100 → 10 = 1000.
+        let (convs, dense, head) = (50176u64 + 401408, 156800u64, 1000u64);
+        let forward = convs + dense + head;
+        let per_image = 3 * 2 * forward - 2 * 50176;
+        let bound = 8 * (convs + dense);
+        let expected = (256 * per_image + bound) as f64 / 256.0;
+        assert_eq!(Workload::TwoC2F.flops_per_item(), expected);
+        // About 3.57 MFLOP per image.
+        assert!((expected - 3.575e6).abs() < 1e3, "{expected}");
     }
 
     #[cfg(feature = "flex")]

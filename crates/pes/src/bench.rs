@@ -13,10 +13,12 @@
 use crate::error::Result;
 use crate::estimators::{EstimatorConfig, EstimatorKind, build};
 use crate::outer::{OuterConfig, OuterOptimizer};
+use crate::problems::mnist_schedule::model::{CLASSES, INPUT};
 use crate::problems::mnist_schedule::{Batches, Init, MnistSchedule, ObjectiveBatch};
 use burn::tensor::Device;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use repro_core::flops::{chain, dense_macs, forward_backward};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -56,6 +58,23 @@ pub struct BenchResult {
     pub threads: usize,
     /// Peak resident set size of the process at the end, MiB.
     pub peak_rss_mb: f64,
+    /// Floating-point operations of one particle inner step ([`flops_per_item`]).
+    pub flops_per_item: f64,
+}
+
+/// FLOPs of one particle inner step ([`repro_core::flops`]: matrix products only, 2 per
+/// multiply-add) of the MLP `784-h₁-h₂-10` on a batch of `batch`: the gradient of the training
+/// loss (forward, weight gradients, input gradients of layers 2 and 3) and the step's
+/// objective, the loss of the updated network on a batch of the same size (one more forward
+/// pass). Antithetic pairs are two particles, each running its own steps, so they change the
+/// number of items, not this count. ReLU, softmax, the momentum update and the PES estimate
+/// itself (`N × 2` per truncation) are not counted.
+pub fn flops_per_item(hidden: [usize; 2], batch: usize) -> f64 {
+    let sizes = [INPUT, hidden[0], hidden[1], CLASSES];
+    let macs: Vec<u64> = sizes.windows(2).map(|w| dense_macs(w[0], w[1])).collect();
+    let gradient = forward_backward(&chain(macs.iter().copied()));
+    let objective = 2 * macs.iter().sum::<u64>();
+    ((gradient + objective) * batch as u64) as f64
 }
 
 /// The benchmark's inner problem: synthetic fixed batches, He init, same-batch objective.
@@ -107,5 +126,32 @@ pub fn run(args: &BenchArgs, device: &Device) -> Result<BenchResult> {
         step_ms: (dt * 1e6).round() / 1e3,
         threads: repro_core::backend::cpu_threads(),
         peak_rss_mb: repro_core::allocator::peak_rss_mib(),
+        flops_per_item: flops_per_item(problem.hidden, problem.batch_size),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flops_of_a_small_mlp_by_hand() {
+        // 784 → 2 → 3 → 10: 1568, 6 and 30 multiply-adds per image. Gradient: forward
+        // 2·1604, weight gradients 2·1604, input gradients of layers 2 and 3 only 2·36;
+        // objective: forward 2·1604. Batch 5.
+        let per_image = 3 * 2 * 1604 + 2 * 36;
+        assert_eq!(flops_per_item([2, 3], 5), (5 * per_image) as f64);
+    }
+
+    #[test]
+    fn the_benchmark_counts_the_jax_reference_mlp() {
+        // 784-100-100-10 on batches of 100 (jax_ref.py): 89400 multiply-adds per image
+        // forward; two forward passes and the weight gradients are 3 × 2 × 89400, the input
+        // gradients of layers 2 and 3 are 2 × (10000 + 1000).
+        let problem = workload(1);
+        assert_eq!((problem.hidden, problem.batch_size), ([100, 100], 100));
+        let expected = 100.0 * (6.0 * 89400.0 + 2.0 * 11000.0);
+        assert_eq!(flops_per_item(problem.hidden, problem.batch_size), expected);
+        assert_eq!(expected, 55.84e6);
+    }
 }
