@@ -2,6 +2,11 @@
 //! training step) several times, optionally runs the Python reference of the same workloads
 //! in the same session, and prints one table: ours (median and spread), the reference, and
 //! the ratio. The table is also written as JSON under `target/bench/`.
+//!
+//! Each paper binary reports the workload's FLOPs per item (counted from the model's shapes,
+//! see `repro_core::flops`); the table turns throughputs into GFLOP/s with that count for ours
+//! and for the reference alike (the workload is the same by definition), and, where the CPU is
+//! known ([`crate::peak`]), into fractions of the machine's peak.
 
 use crate::papers::{Paper, Reference, Workload};
 use serde::{Deserialize, Serialize};
@@ -18,6 +23,10 @@ pub struct Measurement {
     pub step_ms: f64,
     #[serde(default)]
     pub threads: Option<usize>,
+    /// FLOPs of one training step per item (the paper binaries report it; the references
+    /// do not).
+    #[serde(default)]
+    pub flops_per_item: Option<f64>,
 }
 
 /// One row of the final table.
@@ -31,6 +40,22 @@ pub struct Row {
     pub reference: Option<f64>,
     /// ours / reference (≥ 1: we are at least as fast).
     pub ratio: Option<f64>,
+    /// FLOPs per item, from our benchmark's line.
+    pub flops_per_item: Option<f64>,
+    /// Worker threads of our benchmark.
+    pub ours_threads: Option<usize>,
+    /// Worker threads of the reference, when it reports them.
+    pub reference_threads: Option<usize>,
+    /// Our achieved GFLOP/s: items/s × FLOPs per item / 1e9.
+    pub ours_gflops: Option<f64>,
+    /// The reference's achieved GFLOP/s, with our FLOPs per item.
+    pub reference_gflops: Option<f64>,
+    /// Our GFLOP/s over the peak of the threads we used ([`with_peak`]).
+    #[serde(default)]
+    pub ours_peak_fraction: Option<f64>,
+    /// The reference's GFLOP/s over the peak of the threads it used.
+    #[serde(default)]
+    pub reference_peak_fraction: Option<f64>,
 }
 
 /// Extracts the JSON measurement lines from a program's output (other lines, and JSON lines of
@@ -78,6 +103,9 @@ pub fn table(ours: &[Measurement], reference: &[Measurement]) -> Vec<Row> {
                 .collect();
             let (median, min, max) = spread(&v);
             let r = reference.iter().find(|m| m.workload == w);
+            let mine = ours.iter().find(|m| m.workload == w);
+            let flops_per_item = mine.and_then(|m| m.flops_per_item).filter(|f| f.is_finite());
+            let gflops = |items_per_s: f64| flops_per_item.map(|f| items_per_s * f / 1e9);
             Row {
                 workload: w,
                 ours_median: median,
@@ -86,12 +114,31 @@ pub fn table(ours: &[Measurement], reference: &[Measurement]) -> Vec<Row> {
                 reference_framework: r.map(|m| m.framework.clone()),
                 reference: r.map(|m| m.items_per_s),
                 ratio: r.map(|m| median / m.items_per_s),
+                flops_per_item,
+                ours_threads: mine.and_then(|m| m.threads),
+                reference_threads: r.and_then(|m| m.threads),
+                ours_gflops: gflops(median),
+                reference_gflops: r.and_then(|m| gflops(m.items_per_s)),
+                ours_peak_fraction: None,
+                reference_peak_fraction: None,
             }
         })
         .collect()
 }
 
-/// The table as aligned text.
+/// Sets each row's fractions of `peak`: achieved GFLOP/s over the peak of the threads each
+/// side used (`default_threads` where a side does not report them: JAX uses every core).
+pub fn with_peak(rows: &mut [Row], peak: &crate::peak::Peak, default_threads: usize) {
+    for r in rows {
+        let fraction = |gflops: Option<f64>, threads: Option<usize>| {
+            gflops.map(|g| g / peak.gflops(threads.unwrap_or(default_threads)))
+        };
+        r.ours_peak_fraction = fraction(r.ours_gflops, r.ours_threads);
+        r.reference_peak_fraction = fraction(r.reference_gflops, r.reference_threads);
+    }
+}
+
+/// The table as aligned text, then FLOPs per item, GFLOP/s and fractions of the peak.
 pub fn render(rows: &[Row]) -> String {
     let mut s = format!(
         "{:<16} {:>14} {:>22} {:>18} {:>7}\n",
@@ -110,6 +157,24 @@ pub fn render(rows: &[Row]) -> String {
             format!("{:.1}..{:.1}", r.ours_min, r.ours_max),
             reference,
             ratio
+        );
+    }
+    let num = |x: Option<f64>, scale: f64, digits: usize| {
+        x.map_or("—".into(), |v| format!("{:.digits$}", v * scale))
+    };
+    s += &format!(
+        "\n{:<16} {:>12} {:>12} {:>12} {:>11} {:>11}\n",
+        "workload", "MFLOP/item", "ours GFLOP/s", "ref GFLOP/s", "ours %peak", "ref %peak"
+    );
+    for r in rows {
+        s += &format!(
+            "{:<16} {:>12} {:>12} {:>12} {:>11} {:>11}\n",
+            r.workload.name(),
+            num(r.flops_per_item, 1e-6, 2),
+            num(r.ours_gflops, 1.0, 1),
+            num(r.reference_gflops, 1.0, 1),
+            num(r.ours_peak_fraction, 100.0, 1),
+            num(r.reference_peak_fraction, 100.0, 1),
         );
     }
     s
@@ -234,6 +299,40 @@ mod tests {
         );
         let no_ref = table(&ours, &[]);
         assert!(render(&no_ref).contains("not run"));
+    }
+
+    #[test]
+    fn gflops_use_our_count_for_both_sides_and_fractions_the_threads_each_used() {
+        let ours = parse_lines(
+            "{\"workload\":\"byol-resnet18\",\"framework\":\"burn\",\"items_per_s\":10.0,\"threads\":2,\"flops_per_item\":8.0e9}",
+        );
+        let reference = parse_lines(
+            "{\"workload\":\"byol-resnet18\",\"framework\":\"pytorch\",\"items_per_s\":20.0,\"threads\":1}",
+        );
+        let mut rows = table(&ours, &reference);
+        // 10 images/s × 8 GFLOP = 80 GFLOP/s; the reference's 20 images/s of the same work = 160.
+        assert_eq!(
+            (rows[0].ours_gflops, rows[0].reference_gflops),
+            (Some(80.0), Some(160.0))
+        );
+        // A core of 64 FLOPs per cycle at 2 GHz: 128 GFLOP/s per core.
+        let cpu = crate::peak::Cpu::parse(
+            "vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 207\nmodel name\t: Xeon\ncpu MHz\t\t: 2000.000\n",
+        )
+        .unwrap();
+        let peak = crate::peak::Peak::of(cpu, Some(512)).unwrap();
+        with_peak(&mut rows, &peak, 2);
+        assert_eq!(rows[0].ours_peak_fraction, Some(80.0 / 256.0));
+        assert_eq!(rows[0].reference_peak_fraction, Some(160.0 / 128.0));
+        let text = render(&rows);
+        assert!(
+            text.contains("8000.00") && text.contains("160.0") && text.contains("31.2"),
+            "{text}"
+        );
+        // Without a count there are no GFLOP/s.
+        let bare =
+            parse_lines("{\"workload\":\"byol-resnet18\",\"framework\":\"burn\",\"items_per_s\":10.0}");
+        assert_eq!(table(&bare, &reference)[0].reference_gflops, None);
     }
 
     #[test]

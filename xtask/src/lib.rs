@@ -7,10 +7,12 @@
 //! * [`papers`]: the registry of paper crates that `reproduce` and `bench` run.
 //! * [`reproduce`]: full or quick reproduction runs that write `docs/results/*.md`.
 //! * [`bench`](mod@bench): release-mode throughput against the PyTorch/JAX references.
+//! * [`peak`]: the machine's peak fp32 rate, from the CPU and a table of its FMA units.
 
 pub mod bench;
 pub mod fetch;
 pub mod papers;
+pub mod peak;
 pub mod reproduce;
 
 use std::path::{Path, PathBuf};

@@ -152,14 +152,27 @@ fn run_bench(args: BenchArgs) -> ExitCode {
             }
         }
     }
-    let rows = bench::table(&ours, &reference);
+    let mut rows = bench::table(&ours, &reference);
+    let peak = xtask::peak::Peak::detect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Ok(p) = &peak {
+        bench::with_peak(&mut rows, p, cores);
+    }
     print!("{}", bench::render(&rows));
+    match &peak {
+        Ok(p) => println!(
+            "{}",
+            p.describe(rows.first().and_then(|r| r.ours_threads).unwrap_or(cores))
+        ),
+        Err(why) => println!("peak not stated: {why}"),
+    }
     let dir = root.join("target/bench");
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let path = dir.join(format!("bench-{stamp}.json"));
-    let json = serde_json::json!({"rows": rows, "ours": ours, "reference": reference});
+    let peak_line = peak.as_ref().map_or_else(|e| e.clone(), |p| p.describe(cores));
+    let json = serde_json::json!({"rows": rows, "ours": ours, "reference": reference, "peak": peak_line});
     if std::fs::create_dir_all(&dir)
         .and_then(|_| std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap_or_default()))
         .is_ok()
