@@ -250,11 +250,11 @@ fn mnist_runs_of_several_processes_merge_into_one_record() {
     assert!(runs.iter().all(|r| r.seconds > 0.0));
     let status = pes::report::mnist_status(&rec.config, runs);
     assert!(
-        status.contains("- PES K=5: complete for seeds 0; partial: seed 1 at 2/4"),
+        status.contains("- PES K=5: complete for seed 0; partial: seed 1 at 2/4"),
         "{status}"
     );
     assert!(
-        status.contains("- TES K=5: complete for seeds 0; not run for seeds 1."),
+        status.contains("- TES K=5: complete for seed 0; not run for seed 1."),
         "{status}"
     );
     let md = std::fs::read_to_string(pes::report::render(out.path()).unwrap()).unwrap();
