@@ -142,7 +142,7 @@ impl DataParallel {
             .filter(|(k, _)| *k != 0)
             .map(|(k, r)| (*k, r.clone(), replicate(model, &self.devices[*k])))
             .collect();
-        let results: Vec<(usize, Result<(GradientsParams, O), E>)> = std::thread::scope(|s| {
+        let results: Vec<(usize, ShardResult<O, E>)> = std::thread::scope(|s| {
             let handles: Vec<_> = replicas
                 .into_iter()
                 .map(|(k, rows, replica)| {
@@ -175,6 +175,9 @@ impl DataParallel {
         Ok((accumulator.grads(), outputs))
     }
 }
+
+/// What one shard's closure returns: its gradients and output, or its error.
+type ShardResult<O, E> = Result<(GradientsParams, O), E>;
 
 /// A copy of `model` on `device` that shares nothing with it: parameters keep their ids (so
 /// its gradients match the model's), module state is copied, and autodiff is on.
