@@ -135,8 +135,7 @@ pub const CORES: &[CoreSpec] = &[
         name: "Zen 3",
         fma_units: 2,
         datapath_bits: 256,
-        source: "AMD, Software Optimization Guide for AMD EPYC 7003 Processors (pub. 56665), \
-                 floating-point unit: two 256-bit FMA pipes",
+        source: ZEN3,
     },
     CoreSpec {
         vendor: AMD,
@@ -145,8 +144,7 @@ pub const CORES: &[CoreSpec] = &[
         name: "Zen 3",
         fma_units: 2,
         datapath_bits: 256,
-        source: "AMD, Software Optimization Guide for AMD EPYC 7003 Processors (pub. 56665), \
-                 floating-point unit: two 256-bit FMA pipes",
+        source: ZEN3,
     },
     CoreSpec {
         vendor: AMD,
@@ -195,6 +193,8 @@ pub const CORES: &[CoreSpec] = &[
     },
 ];
 
+const ZEN3: &str = "AMD, Software Optimization Guide for AMD EPYC 7003 Processors (pub. 56665), \
+     floating-point unit: two 256-bit FMA pipes";
 const ZEN4: &str = "AMD, Software Optimization Guide for the AMD Zen4 Microarchitecture (pub. 57647), \
      floating-point unit: two FMA pipes of 256 bits; 512-bit instructions execute as two 256-bit halves";
 const ZEN5: &str = "AMD, Software Optimization Guide for the AMD Zen5 Microarchitecture (pub. 58455), \
