@@ -1,5 +1,5 @@
 //! Reading and writing the `f32` storage of flex tensors, for the kernels carried as backend
-//! extensions ([`crate::fast_conv`], [`crate::fused_minmax`]).
+//! extensions ([`crate::fast_conv`], [`crate::fused_minmax`], [`crate::fused_momentum`]).
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Shape, TensorData};

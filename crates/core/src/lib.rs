@@ -9,6 +9,7 @@
 //! | [`flops`] | floating-point operations of a training step, counted from layer shapes |
 //! | [`fast_conv`] | conv2d for the flex backend as im2col + GEMM, forward and backward (a Burn extension) |
 //! | [`fused_minmax`] | the MinMax activation as one pass forward and backward on flex (a Burn extension) |
+//! | [`fused_momentum`] | a step of SGD with momentum and per-block step sizes as one pass on flex (a Burn extension) |
 //! | [`error`] | the one error type of the crate, [`Error`], and its [`Result`] |
 //! | [`data`] | IDX / CIFAR-10 / STL-10 / Tiny-ImageNet readers, in-memory datasets, batches, where data lives |
 //! | [`augment`] | batched, on-device augmentations (crop, resized crop, flip, jitter, grayscale, noise) |
@@ -30,6 +31,7 @@ pub mod fast_conv;
 mod flex_buffers;
 pub mod flops;
 pub mod fused_minmax;
+pub mod fused_momentum;
 pub mod models;
 pub mod plot;
 pub mod reproduce;
