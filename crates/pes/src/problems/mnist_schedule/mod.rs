@@ -20,6 +20,7 @@ use crate::error::Result;
 use crate::problems::{UnrolledProblem, Window, matrix, row_sums};
 use burn::tensor::{Device, Tensor};
 use model::{backward, forward, init_weights, loss};
+use repro_core::fused_momentum::momentum_step;
 use sampler::Batch;
 use serde::{Deserialize, Serialize};
 
@@ -165,21 +166,29 @@ impl UnrolledProblem for MnistSchedule {
             let lr = Self::learning_rates(thetas.clone(), t);
             let lr_wide = lr.clone().repeat_dim(1, h1).reshape([1, np * h1]);
             let lr3 = lr.reshape([np, 1, 1]);
-            mom = MlpParams {
-                w1: mom.w1 * mu + g.w1,
-                b1: mom.b1 * mu + g.b1,
-                w2: mom.w2 * mu + g.w2,
-                b2: mom.b2 * mu + g.b2,
-                w3: mom.w3 * mu + g.w3,
-                b3: mom.b3 * mu + g.b3,
-            };
+            // m ← μ m + g, p ← p − η m, one pass per tensor (the layer-1 tensors of all
+            // particles are far larger than the cache)
+            let (w1, m_w1) = momentum_step(params.w1, mom.w1, g.w1, lr_wide.clone(), mu);
+            let (b1, m_b1) = momentum_step(params.b1, mom.b1, g.b1, lr_wide, mu);
+            let (w2, m_w2) = momentum_step(params.w2, mom.w2, g.w2, lr3.clone(), mu);
+            let (b2, m_b2) = momentum_step(params.b2, mom.b2, g.b2, lr3.clone(), mu);
+            let (w3, m_w3) = momentum_step(params.w3, mom.w3, g.w3, lr3.clone(), mu);
+            let (b3, m_b3) = momentum_step(params.b3, mom.b3, g.b3, lr3, mu);
             params = MlpParams {
-                w1: params.w1 - mom.w1.clone() * lr_wide.clone(),
-                b1: params.b1 - mom.b1.clone() * lr_wide,
-                w2: params.w2 - mom.w2.clone() * lr3.clone(),
-                b2: params.b2 - mom.b2.clone() * lr3.clone(),
-                w3: params.w3 - mom.w3.clone() * lr3.clone(),
-                b3: params.b3 - mom.b3.clone() * lr3,
+                w1,
+                b1,
+                w2,
+                b2,
+                w3,
+                b3,
+            };
+            mom = MlpParams {
+                w1: m_w1,
+                b1: m_b1,
+                w2: m_w2,
+                b2: m_b2,
+                w3: m_w3,
+                b3: m_b3,
             };
             terms.push(match self.objective {
                 ObjectiveBatch::Same => Self::batch_loss(&params, &batch),
