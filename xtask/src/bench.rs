@@ -27,6 +27,9 @@ pub struct Measurement {
     /// do not).
     #[serde(default)]
     pub flops_per_item: Option<f64>,
+    /// The device, as the benchmark names it (the paper binaries do; the references do not).
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 /// One row of the final table.
@@ -180,27 +183,79 @@ pub fn render(rows: &[Row]) -> String {
     s
 }
 
-/// Runs `cargo run --release -p <package> -- bench --steps N --warmup W` `reps` times; every
-/// repetition must measure each of the paper's workloads.
-pub fn run_ours(
+/// The device the paper binaries measure on (their `--device` flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum BenchDevice {
+    /// Burn's flex CPU backend with this workspace's kernels (the default features).
+    #[default]
+    Flex,
+    /// The ndarray CPU backend (built with the `ndarray` feature).
+    Ndarray,
+    /// The GPU through wgpu (built with the `wgpu` feature).
+    Wgpu,
+}
+
+impl BenchDevice {
+    /// The binaries' `--device` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Flex => "flex",
+            Self::Ndarray => "ndarray",
+            Self::Wgpu => "wgpu",
+        }
+    }
+
+    /// `features` with the cargo feature this device needs added (flex is a default feature).
+    pub fn features(self, features: &[String]) -> Vec<String> {
+        let mut all = features.to_vec();
+        if self != Self::Flex && !all.iter().any(|f| f == self.name()) {
+            all.push(self.name().to_string());
+        }
+        all
+    }
+}
+
+/// The command of one repetition: `cargo run --release -p <package> [--features …] --
+/// --device D bench --steps N --warmup W`.
+pub fn bench_command(
     root: &Path,
     paper: Paper,
     steps: usize,
     warmup: usize,
-    reps: usize,
+    device: BenchDevice,
+    features: &[String],
+) -> Command {
+    let mut cmd = paper.cargo_run(root, &device.features(features));
+    cmd.args([
+        "--device",
+        device.name(),
+        "bench",
+        "--steps",
+        &steps.to_string(),
+        "--warmup",
+        &warmup.to_string(),
+    ]);
+    cmd
+}
+
+/// Runs [`bench_command`] `reps` times; every repetition must measure each of the paper's
+/// workloads.
+pub fn run_ours(
+    root: &Path,
+    paper: Paper,
+    (steps, warmup, reps): (usize, usize, usize),
+    device: BenchDevice,
     features: &[String],
 ) -> Result<Vec<Measurement>, String> {
     let mut all = Vec::new();
     for rep in 0..reps.max(1) {
-        eprintln!("bench {paper} (repetition {}/{})", rep + 1, reps.max(1));
-        let mut cmd = paper.cargo_run(root, features);
-        cmd.args([
-            "bench",
-            "--steps",
-            &steps.to_string(),
-            "--warmup",
-            &warmup.to_string(),
-        ]);
+        eprintln!(
+            "bench {paper} on {} (repetition {}/{})",
+            device.name(),
+            rep + 1,
+            reps.max(1)
+        );
+        let mut cmd = bench_command(root, paper, steps, warmup, device, features);
         let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
         if !out.status.success() {
             return Err(format!(

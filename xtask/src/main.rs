@@ -59,6 +59,10 @@ struct BenchArgs {
     /// Repetitions of our benchmark (median and spread are reported).
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Device to measure ours on; `wgpu` builds the binaries with the `wgpu` feature and runs
+    /// on the GPU (docs/performance.md, "On a GPU").
+    #[arg(long, value_enum, default_value = "flex")]
+    device: bench::BenchDevice,
     /// Cargo features of the paper crates (e.g. `wgpu`).
     #[arg(long, value_delimiter = ',')]
     features: Vec<String>,
@@ -138,7 +142,8 @@ fn run_bench(args: BenchArgs) -> ExitCode {
     let root = xtask::workspace_root();
     let (mut ours, mut reference) = (Vec::new(), Vec::new());
     for &p in &papers {
-        match bench::run_ours(&root, p, args.steps, args.warmup, args.reps, &args.features) {
+        let counts = (args.steps, args.warmup, args.reps);
+        match bench::run_ours(&root, p, counts, args.device, &args.features) {
             Ok(m) => ours.extend(m),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -157,6 +162,9 @@ fn run_bench(args: BenchArgs) -> ExitCode {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if let Ok(p) = &peak {
         bench::with_peak(&mut rows, p, cores);
+    }
+    if let Some(d) = ours.iter().find_map(|m| m.device.as_deref()) {
+        println!("ours on {d}");
     }
     print!("{}", bench::render(&rows));
     match &peak {
@@ -212,6 +220,7 @@ fn run_fetch(args: FetchArgs) -> ExitCode {
 mod tests {
     use super::*;
     use repro_args::Scale;
+    use std::path::Path;
     use xtask::papers::Paper;
 
     fn reproduce(args: &[&str]) -> Result<ReproduceArgs, clap::Error> {
@@ -248,5 +257,28 @@ mod tests {
         };
         assert_eq!((papers::select(&b.papers), b.steps), (Paper::ALL.to_vec(), 5));
         assert!(Cli::try_parse_from(["cargo xtask", "bench", "byol"]).is_err());
+    }
+
+    #[test]
+    fn a_bench_on_the_gpu_builds_with_wgpu_and_passes_the_device() {
+        let cli = Cli::try_parse_from(["cargo xtask", "bench", "gloro", "--device", "wgpu"]).unwrap();
+        let Command::Bench(b) = cli.command else {
+            panic!("not bench")
+        };
+        let cmd = bench::bench_command(Path::new("."), Paper::Gloro, 5, 1, b.device, &b.features);
+        let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let at = |flag: &str| args.iter().position(|a| a == flag).expect(flag);
+        assert_eq!(args[at("--features") + 1], "wgpu");
+        let dash = at("--");
+        assert_eq!(&args[dash + 1..dash + 4], ["--device", "wgpu", "bench"]);
+        // the default measures flex with the default features
+        let cli = Cli::try_parse_from(["cargo xtask", "bench", "gloro"]).unwrap();
+        let Command::Bench(b) = cli.command else {
+            panic!("not bench")
+        };
+        let cmd = bench::bench_command(Path::new("."), Paper::Gloro, 5, 1, b.device, &b.features);
+        let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(!args.iter().any(|a| a == "--features"), "{args:?}");
+        assert!(args.windows(2).any(|w| w == ["--device", "flex"]), "{args:?}");
     }
 }
