@@ -66,10 +66,15 @@ impl Workload {
     }
 
     /// FLOPs of one training step of this workload per image: [`step_flops`] of its network
-    /// with the benchmark's batch and power iterations, divided by the batch.
+    /// with the reference's batch and the benchmark's power iterations, divided by the batch.
     pub fn flops_per_item(self) -> f64 {
+        self.flops_per_item_at(BATCH)
+    }
+
+    /// [`Self::flops_per_item`] at batch size `batch` (the bound's cost is amortised over it).
+    pub fn flops_per_item_at(self, batch: usize) -> f64 {
         let (arch, input) = self.spec();
-        step_flops(&arch.config(input, 10), BATCH, params().power_iterations) as f64 / BATCH as f64
+        step_flops(&arch.config(input, 10), batch, params().power_iterations) as f64 / batch as f64
     }
 }
 
@@ -111,8 +116,8 @@ pub fn step_flops(config: &GloroNetConfig, batch: usize, power_iterations: usize
     network * batch as u64 + bound
 }
 
-/// Batch size of both workloads.
-const BATCH: usize = 256;
+/// Batch size of both workloads in the reference script.
+pub const BATCH: usize = 256;
 
 /// The model, optimiser and fixed batch of a workload, as the reference script builds them.
 struct Setup {
@@ -122,7 +127,7 @@ struct Setup {
     y: Tensor<1, Int>,
 }
 
-fn setup(workload: Workload, device: &Device) -> Setup {
+fn setup(workload: Workload, batch: usize, device: &Device) -> Setup {
     let (arch, input) = workload.spec();
     let ad = device.clone().autodiff();
     ad.seed(0);
@@ -132,8 +137,8 @@ fn setup(workload: Workload, device: &Device) -> Setup {
             .with_activation(Activation::MinMax)
             .init(&ad),
         optim: AdamConfig::new().with_epsilon(1e-8).init(),
-        x: Tensor::random([BATCH, input[0], input[1], input[2]], Distribution::Default, &ad),
-        y: Tensor::random([BATCH], Distribution::Uniform(0.0, 10.0), &ad),
+        x: Tensor::random([batch, input[0], input[1], input[2]], Distribution::Default, &ad),
+        y: Tensor::random([batch], Distribution::Uniform(0.0, 10.0), &ad),
     }
 }
 
@@ -150,14 +155,34 @@ fn params() -> StepParams {
     }
 }
 
+/// How long to measure: `warmup` untimed steps, then `reps` timed runs of `steps` steps, each
+/// of a batch of `batch` images.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Timed steps per repetition.
+    pub steps: usize,
+    /// Untimed steps first.
+    pub warmup: usize,
+    /// Timed repetitions (the median is reported).
+    pub reps: usize,
+    /// Images per step ([`BATCH`] in the reference).
+    pub batch: usize,
+}
+
 /// Runs `warmup` then `steps` training steps of `workload`, `reps` times.
-pub fn run(workload: Workload, steps: usize, warmup: usize, reps: usize, device: &Device) -> BenchResult {
+pub fn run(workload: Workload, timing: Timing, device: &Device) -> BenchResult {
+    let Timing {
+        steps,
+        warmup,
+        reps,
+        batch,
+    } = timing;
     let Setup {
         mut model,
         mut optim,
         x,
         y,
-    } = setup(workload, device);
+    } = setup(workload, batch, device);
     let p = params();
     for _ in 0..warmup {
         model = step(model, &mut optim, x.clone(), y.clone(), &p).0;
@@ -177,14 +202,14 @@ pub fn run(workload: Workload, steps: usize, warmup: usize, reps: usize, device:
     BenchResult {
         workload,
         framework: "burn".into(),
-        items_per_s: BATCH as f64 / (median / 1e3),
+        items_per_s: batch as f64 / (median / 1e3),
         step_ms: median,
         step_ms_samples: samples,
         threads: repro_core::backend::cpu_threads(),
         device: format!("{device:?}"),
         rss_after_warmup_mb,
         peak_rss_mb: repro_core::allocator::peak_rss_mib(),
-        flops_per_item: workload.flops_per_item(),
+        flops_per_item: workload.flops_per_item_at(batch),
     }
 }
 
@@ -210,7 +235,7 @@ pub fn profile(workload: Workload, steps: usize, warmup: usize, device: &Device)
         mut optim,
         x,
         y,
-    } = setup(workload, device);
+    } = setup(workload, BATCH, device);
     let p = params();
     let mut totals = [0.0f64; STEP_PHASES.len()];
     for s in 0..warmup + steps {
@@ -295,7 +320,13 @@ mod tests {
     #[cfg(feature = "flex")]
     #[test]
     fn a_run_prints_the_json_line_xtask_reads() {
-        let r = run(Workload::TwoC2F, 1, 0, 3, &Device::flex());
+        let timing = Timing {
+            steps: 1,
+            warmup: 0,
+            reps: 3,
+            batch: 32,
+        };
+        let r = run(Workload::TwoC2F, timing, &Device::flex());
         let line: serde_json::Value = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(
             (&line["workload"], &line["framework"]),
@@ -312,9 +343,6 @@ mod tests {
             samples.len() == 3 && step_ms > 0.0 && step_ms == samples[1],
             "{line}"
         );
-        assert!(
-            (items_per_s * step_ms / 1e3 - BATCH as f64).abs() < 1e-6,
-            "{line}"
-        );
+        assert!((items_per_s * step_ms / 1e3 - 32.0).abs() < 1e-6, "{line}");
     }
 }

@@ -147,6 +147,9 @@ enum Command {
         warmup: usize,
         #[arg(long, default_value_t = 3)]
         reps: usize,
+        /// Images per step (the reference's is 256).
+        #[arg(long, default_value_t = bench::BATCH)]
+        batch: usize,
         /// Print the time per phase of the step (forward, power iteration, loss, backward,
         /// optimiser) instead of the throughput.
         #[arg(long)]
@@ -399,6 +402,7 @@ fn main() -> Result<()> {
             steps,
             warmup,
             reps,
+            batch,
             profile,
         } => {
             let (_, device) = cli.device.device()?;
@@ -413,7 +417,13 @@ fn main() -> Result<()> {
                     println!("{}", serde_json::to_string(&p)?);
                     continue;
                 }
-                let r = bench::run(w, steps, warmup, reps, &device);
+                let timing = bench::Timing {
+                    steps,
+                    warmup,
+                    reps,
+                    batch,
+                };
+                let r = bench::run(w, timing, &device);
                 println!("{}", serde_json::to_string(&r)?);
             }
         }
