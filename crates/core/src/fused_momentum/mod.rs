@@ -181,9 +181,15 @@ mod tests {
         let lr = Tensor::<2>::from_floats([[1.0, 2.0]], &d);
         let (p1, m1) = momentum_step(p.clone(), m.clone(), g, lr, 0.5);
         assert_eq!(m1.into_data().try_to_vec::<f32>().unwrap(), vec![1.0; 4]);
-        assert_eq!(p1.into_data().try_to_vec::<f32>().unwrap(), vec![0.0, 0.0, 2.0, 2.0]);
+        assert_eq!(
+            p1.into_data().try_to_vec::<f32>().unwrap(),
+            vec![0.0, 0.0, 2.0, 2.0]
+        );
         // the clones kept their values: the step wrote to its own copies
-        assert_eq!(p.into_data().try_to_vec::<f32>().unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            p.into_data().try_to_vec::<f32>().unwrap(),
+            vec![1.0, 2.0, 3.0, 4.0]
+        );
         assert_eq!(m.into_data().try_to_vec::<f32>().unwrap(), vec![1.0; 4]);
     }
 }
