@@ -50,6 +50,11 @@ enum Command {
     /// Toy 2-D regression learning-rate schedule (§5.2, Fig. 4).
     Toy(RunFlags),
     /// MNIST learning-rate schedule (§5.3, Figs. 5–6).
+    #[command(mut_arg("devices", |a| a.help(
+        "Shard each method's particles over these devices, comma-separated, the first one \
+         main (e.g. `wgpu:discrete:0,wgpu:discrete:1`; see docs/scaling.md). Default: the \
+         one `--device`"
+    )))]
     Mnist {
         #[command(flatten)]
         run: RunFlags,
@@ -70,6 +75,8 @@ enum Command {
         landscape: experiments::mnist::LandscapeMode,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        devices: repro_core::DevicesArgs,
     },
     /// Variance of PES against the number of unrolls (§5.4, Fig. 7).
     Variance {
@@ -123,7 +130,7 @@ enum Command {
 /// `results.json` beside them.
 fn meta_command<C, R>(
     flags: &RunFlags,
-    device: &Device,
+    devices: &[Device],
     config: Option<C>,
     run: impl FnOnce(&C, &Context) -> pes::Result<R>,
     plot: impl FnOnce(&R, &Path) -> pes::Result<()>,
@@ -139,7 +146,8 @@ where
     let dir = RunDir::create(&flags.runs_dir, "pes", &flags.name, flags.resume)?;
     dir.write_config(&config)?;
     let ctx = Context {
-        device: device.clone(),
+        device: devices[0].clone(),
+        devices: devices.to_vec(),
         run: Some(dir.clone()),
         resume: flags.resume,
         progress: true,
@@ -159,14 +167,18 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Influence(flags) => meta_command::<InfluenceConfig, _>(
             &flags,
-            &device,
+            std::slice::from_ref(&device),
             None,
             experiments::influence::run,
             |runs, dir| report::plot_influence(runs, dir),
         )?,
-        Command::Toy(flags) => {
-            meta_command::<ToyConfig, _>(&flags, &device, None, experiments::toy::run, report::plot_toy)?
-        }
+        Command::Toy(flags) => meta_command::<ToyConfig, _>(
+            &flags,
+            std::slice::from_ref(&device),
+            None,
+            experiments::toy::run,
+            report::plot_toy,
+        )?,
         Command::Mnist {
             run: flags,
             quick,
@@ -174,7 +186,9 @@ fn main() -> Result<()> {
             methods,
             landscape,
             data,
+            devices,
         } => {
+            let devices = devices.devices(&cli.device)?;
             let preset = (flags.config.is_none() && quick).then(MnistConfig::quick);
             let selection = experiments::mnist::MnistSelection {
                 seeds,
@@ -184,7 +198,7 @@ fn main() -> Result<()> {
             let run = |cfg: &MnistConfig, ctx: &Context| {
                 experiments::mnist::run_selected(cfg, &selection, &data, ctx)
             };
-            meta_command(&flags, &device, preset, run, report::plot_mnist)?
+            meta_command(&flags, &devices, preset, run, report::plot_mnist)?
         }
         Command::Variance { config, quick, out } => {
             let cfg: VarianceConfig = match (&config, quick) {

@@ -77,6 +77,7 @@ impl<P: UnrolledProblem> Sharded<P> {
             return Ok(state.parts);
         }
         // through the host, in particle order (a restored or repeated state)
+        let axes = particle_axes(&state.parts[0]);
         let all = state.to_data();
         shards
             .iter()
@@ -84,38 +85,64 @@ impl<P: UnrolledProblem> Sharded<P> {
             .map(|(rows, device)| {
                 let part = all
                     .iter()
-                    .map(|t| rows_of(t, rows.clone()))
-                    .collect::<Result<_>>()?;
+                    .zip(&axes)
+                    .map(|(t, &axis)| particles_of(t, axis, n, rows.clone()))
+                    .collect();
                 P::State::from_data(part, device)
             })
             .collect()
     }
 }
 
-/// Rows `rows` (leading dimension) of a tensor's host data.
-fn rows_of(data: &TensorData, rows: Range<usize>) -> Result<TensorData> {
-    let shape = data.shape().to_vec();
-    let lead = *shape
-        .first()
-        .ok_or_else(|| PesError::Config("scalar particle state".into()))?;
-    let bytes = data.as_bytes();
-    let row = bytes.len() / lead.max(1);
-    let mut out_shape = shape.clone();
-    out_shape[0] = rows.len();
-    Ok(TensorData::from_bytes_vec(
-        bytes[rows.start * row..rows.end * row].to_vec(),
-        out_shape,
-        data.dtype(),
-    ))
+/// The axis of each of a state's tensors along which its particles lie, in contiguous blocks
+/// (the leading one for the RNN; the columns of layer 1 for the MNIST MLP): the axis where
+/// two particles' host data differs in shape from one particle's.
+fn particle_axes<S: ParticleState>(state: &S) -> Vec<usize> {
+    let one = state.particle(0);
+    let two = one.repeat(2);
+    one.to_data()
+        .iter()
+        .zip(two.to_data())
+        .map(|(a, b)| {
+            let differs = a.shape().iter().zip(b.shape().iter()).position(|(x, y)| x != y);
+            differs.expect("a particle axis in every tensor of a particle state")
+        })
+        .collect()
 }
 
-/// The rows of several tensors' host data stacked in order (leading dimension).
-fn stack(parts: Vec<TensorData>) -> TensorData {
+/// Particles `rows` of a tensor's host data that holds `n` particles along `axis`.
+fn particles_of(data: &TensorData, axis: usize, n: usize, rows: Range<usize>) -> TensorData {
+    let mut shape = data.shape().to_vec();
+    let bytes = data.as_bytes();
+    // one contiguous chunk per index of the axes before `axis`, `n` particle blocks each
+    let outer: usize = shape[..axis].iter().product();
+    let chunk = (bytes.len() / outer.max(1)).max(1);
+    let block = chunk / n;
+    let out = bytes
+        .chunks(chunk)
+        .flat_map(|c| &c[rows.start * block..rows.end * block])
+        .copied()
+        .collect();
+    shape[axis] = shape[axis] / n * rows.len();
+    TensorData::from_bytes_vec(out, shape, data.dtype())
+}
+
+/// Several tensors' host data joined in order along `axis`.
+fn concat(parts: Vec<TensorData>, axis: usize) -> TensorData {
     let mut shape = parts[0].shape().to_vec();
-    shape[0] = parts.iter().map(|p| p.shape()[0]).sum();
-    let dtype = parts[0].dtype();
-    let bytes = parts.iter().flat_map(|p| p.as_bytes().to_vec()).collect();
-    TensorData::from_bytes_vec(bytes, shape, dtype)
+    shape[axis] = parts.iter().map(|p| p.shape()[axis]).sum();
+    let outer: usize = shape[..axis].iter().product();
+    let bytes: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
+    let out = (0..outer)
+        .flat_map(|o| {
+            bytes.iter().flat_map(move |b| {
+                let chunk = b.len() / outer;
+                &b[o * chunk..(o + 1) * chunk]
+            })
+        })
+        .copied()
+        .collect();
+    TensorData::from_bytes_vec(out, shape, parts[0].dtype())
 }
 
 impl<S: ParticleState> ParticleState for ShardedState<S> {
@@ -145,9 +172,14 @@ impl<S: ParticleState> ParticleState for ShardedState<S> {
         }
     }
     fn to_data(&self) -> Vec<TensorData> {
+        if let [one] = self.parts.as_slice() {
+            return one.to_data();
+        }
+        let axes = particle_axes(&self.parts[0]);
         let per_part: Vec<Vec<TensorData>> = self.parts.iter().map(ParticleState::to_data).collect();
-        (0..per_part[0].len())
-            .map(|t| stack(per_part.iter().map(|p| p[t].clone()).collect()))
+        axes.iter()
+            .enumerate()
+            .map(|(t, &axis)| concat(per_part.iter().map(|p| p[t].clone()).collect(), axis))
             .collect()
     }
     fn from_data(data: Vec<TensorData>, device: &Device) -> Result<Self> {

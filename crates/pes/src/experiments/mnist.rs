@@ -8,6 +8,7 @@ use crate::meta::slug;
 use crate::outer::OuterConfig;
 use crate::problems::mnist_schedule::{Batches, Init, MnistSchedule, ObjectiveBatch};
 use crate::problems::{UnrolledProblem, Window, matrix};
+use crate::sharded::Sharded;
 use burn::tensor::Device;
 use repro_core::data::{DataArgs, DatasetName, Split, load};
 use serde::{Deserialize, Serialize};
@@ -305,7 +306,10 @@ fn compute_landscape(config: &MnistConfig, problem0: &MnistSchedule, ctx: &Conte
 }
 
 /// [`run`] restricted to `selection`. In a run folder the landscape is kept in
-/// [`LANDSCAPE_FILE`] and reused on resume; a skipped landscape has no rows.
+/// [`LANDSCAPE_FILE`] and reused on resume; a skipped landscape has no rows. With several
+/// `ctx.devices` the methods' particles are sharded over them ([`Sharded`], one copy of the
+/// problem per device; the landscape and evaluations stay on the main device); a method
+/// with fewer particles than devices is refused before any work.
 pub fn run_selected(
     config: &MnistConfig,
     selection: &MnistSelection,
@@ -313,6 +317,17 @@ pub fn run_selected(
     ctx: &Context,
 ) -> Result<MnistResult> {
     let (seeds, methods) = selection.pick(config)?;
+    let shards = ctx.devices.len();
+    if shards > 1 && selection.landscape != LandscapeMode::Only {
+        let particles = |m: &EstimatorConfig| if m.kind.is_evolutionary() { m.particles } else { 1 };
+        if let Some(m) = methods.iter().find(|m| particles(m) < shards) {
+            return Err(PesError::Config(format!(
+                "{} has fewer particles ({}) than devices ({shards}) to shard them over",
+                m.label(),
+                particles(m)
+            )));
+        }
+    }
     let first = config.seeds.first().copied().unwrap_or(0);
     let (problem0, embedded_subset, train_images) = problem(config, data, first)?;
     if embedded_subset {
@@ -350,19 +365,21 @@ pub fn run_selected(
     for &seed in &seeds {
         let (problem, _, _) = problem(config, data, seed)?;
         let mut eval = |th: &[f64]| Ok(landscape(&problem, th, horizon, &d)[0]);
-        runs.extend(train_all(
-            &problem,
-            Plan {
-                methods: &methods,
-                seed,
-                theta0: &config.theta0,
-                outer: &config.outer,
-                iterations: config.iterations,
-                eval_every: config.eval_every,
-            },
-            ctx,
-            &mut eval,
-        )?);
+        let plan = Plan {
+            methods: &methods,
+            seed,
+            theta0: &config.theta0,
+            outer: &config.outer,
+            iterations: config.iterations,
+            eval_every: config.eval_every,
+        };
+        runs.extend(if shards > 1 {
+            let copies = vec![problem.clone(); shards];
+            let sharded = Sharded::new(copies, ctx.devices.clone())?;
+            train_all(&sharded, plan, ctx, &mut eval)?
+        } else {
+            train_all(&problem, plan, ctx, &mut eval)?
+        });
     }
     Ok(MnistResult {
         runs,

@@ -36,8 +36,11 @@ pub fn load_config<C: DeserializeOwned + Default>(path: Option<&Path>) -> Result
 /// Where and how experiments run.
 #[derive(Debug, Clone)]
 pub struct Context {
-    /// Where the tensors live.
+    /// Where the tensors live (the main device).
     pub device: Device,
+    /// Devices to shard the particles of device-tensor problems over, the main one first;
+    /// one device: no sharding ([`crate::sharded`]).
+    pub devices: Vec<Device>,
     /// Run directory for metrics and checkpoints.
     pub run: Option<RunDir>,
     /// Continue every method from its last checkpoint.
@@ -53,6 +56,7 @@ impl Context {
     pub fn quiet(device: &Device) -> Self {
         Self {
             device: device.clone(),
+            devices: vec![device.clone()],
             run: None,
             resume: false,
             progress: false,
