@@ -26,6 +26,14 @@ fn gpu() -> Option<Device> {
     }
 }
 
+/// The tests of this file one at a time. The backends' random generators are process-wide:
+/// a test that seeds one and then draws from it (initialisation, augmentations) must not have
+/// another test's draws interleaved, or flex and the other backend see different numbers.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
@@ -127,6 +135,7 @@ fn forward_backward_and_sgd_step_agree_on(other: Device) {
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_conv_and_transposed_conv_agree_with_flex() {
+    let _serial = serial();
     if let Some(d) = gpu() {
         conv_and_transposed_conv_agree_on(d);
     }
@@ -135,6 +144,7 @@ fn wgpu_conv_and_transposed_conv_agree_with_flex() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_forward_backward_and_sgd_step_agree_with_flex() {
+    let _serial = serial();
     if let Some(d) = gpu() {
         forward_backward_and_sgd_step_agree_on(d);
     }
@@ -143,12 +153,14 @@ fn wgpu_forward_backward_and_sgd_step_agree_with_flex() {
 #[cfg(feature = "ndarray")]
 #[test]
 fn ndarray_conv_and_transposed_conv_agree_with_flex() {
+    let _serial = serial();
     conv_and_transposed_conv_agree_on(BackendKind::Ndarray.device().unwrap());
 }
 
 #[cfg(feature = "ndarray")]
 #[test]
 fn ndarray_forward_backward_and_sgd_step_agree_with_flex() {
+    let _serial = serial();
     forward_backward_and_sgd_step_agree_on(BackendKind::Ndarray.device().unwrap());
 }
 
@@ -249,5 +261,6 @@ fn ssl_pretrain_and_probe_agree_on(other: Device) {
 #[cfg(feature = "ndarray")]
 #[test]
 fn ndarray_ssl_dynamics_pretraining_and_probe_agree_with_flex() {
+    let _serial = serial();
     ssl_pretrain_and_probe_agree_on(BackendKind::Ndarray.device().unwrap());
 }
