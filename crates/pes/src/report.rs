@@ -177,6 +177,14 @@ pub fn plot_mnist_as(
             r.label.clone()
         }
     };
+    // one colour per method, shared by its seeds
+    let mut methods: Vec<&str> = Vec::new();
+    for r in &result.runs {
+        if !methods.contains(&r.label.as_str()) {
+            methods.push(&r.label);
+        }
+    }
+    let colour = |r: &MethodRun| methods.iter().position(|m| *m == r.label).unwrap_or(0);
     let what = match objective {
         MnistObjective::TrainingLoss => "sum of training losses",
         MnistObjective::ValidationError => "sum of validation errors",
@@ -200,7 +208,7 @@ pub fn plot_mnist_as(
                             .iter()
                             .map(|h| (h.theta[0] / ln10, h.theta[1] / ln10))
                             .collect();
-                        Series::new(name(r), pts)
+                        Series::new(name(r), pts).with_colour(colour(r))
                     })
                     .collect(),
                 ..Default::default()
@@ -216,7 +224,7 @@ pub fn plot_mnist_as(
             series: result
                 .runs
                 .iter()
-                .map(|r| Series::new(name(r), r.eval_points()))
+                .map(|r| Series::new(name(r), r.eval_points()).with_colour(colour(r)))
                 .collect(),
             log_y: false,
             y_range: None,
