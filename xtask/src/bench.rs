@@ -243,7 +243,9 @@ pub fn bench_command(
 pub fn run_ours(
     root: &Path,
     paper: Paper,
-    (steps, warmup, reps): (usize, usize, usize),
+    steps: usize,
+    warmup: usize,
+    reps: usize,
     device: BenchDevice,
     features: &[String],
 ) -> Result<Vec<Measurement>, String> {

@@ -142,8 +142,15 @@ fn run_bench(args: BenchArgs) -> ExitCode {
     let root = xtask::workspace_root();
     let (mut ours, mut reference) = (Vec::new(), Vec::new());
     for &p in &papers {
-        let counts = (args.steps, args.warmup, args.reps);
-        match bench::run_ours(&root, p, counts, args.device, &args.features) {
+        match bench::run_ours(
+            &root,
+            p,
+            args.steps,
+            args.warmup,
+            args.reps,
+            args.device,
+            &args.features,
+        ) {
             Ok(m) => ours.extend(m),
             Err(e) => {
                 eprintln!("error: {e}");
