@@ -228,14 +228,21 @@ pub struct PhaseProfile {
 }
 
 /// Profiles `steps` training steps of `workload` phase by phase (after `warmup` steps): the
-/// real step ([`step_with_phases`]) with a clock read as each phase ends.
-pub fn profile(workload: Workload, steps: usize, warmup: usize, device: &Device) -> PhaseProfile {
+/// real step ([`step_with_phases`]) on batches of `batch` images, with a clock read as each
+/// phase ends.
+pub fn profile(
+    workload: Workload,
+    steps: usize,
+    warmup: usize,
+    batch: usize,
+    device: &Device,
+) -> PhaseProfile {
     let Setup {
         mut model,
         mut optim,
         x,
         y,
-    } = setup(workload, BATCH, device);
+    } = setup(workload, batch, device);
     let p = params();
     let mut totals = [0.0f64; STEP_PHASES.len()];
     for s in 0..warmup + steps {

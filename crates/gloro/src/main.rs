@@ -413,7 +413,7 @@ fn main() -> Result<()> {
             };
             for w in list {
                 if profile {
-                    let p = bench::profile(w, steps, warmup, &device);
+                    let p = bench::profile(w, steps, warmup, batch, &device);
                     println!("{}", serde_json::to_string(&p)?);
                     continue;
                 }
