@@ -405,6 +405,9 @@ fn main() -> Result<()> {
             batch,
             profile,
         } => {
+            if batch == 0 {
+                bail!("--batch: expected at least one image per step, got 0");
+            }
             let (_, device) = cli.device.device()?;
             let list = if workloads.is_empty() {
                 bench::Workload::ALL.to_vec()

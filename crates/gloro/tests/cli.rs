@@ -165,6 +165,10 @@ fn bad_inputs_fail_with_messages_naming_what_is_wrong() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not-a-run/config.json"));
 
+    let out = gloro(&["bench", "--batch", "0"], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--batch"));
+
     let out = gloro(&["--device", "wgpu", "toy"], dir.path());
     if !cfg!(feature = "wgpu") {
         assert!(!out.status.success());
