@@ -1,6 +1,8 @@
 //! The conv2d kernels on plain `f32` slices: im2col (and its adjoint col2im) over chunks of
 //! images, each chunk one matrix product with the `gemm` crate, chunks spread over rayon's
-//! threads. Layouts are Burn's: `x` `[B, C, H, W]`, `w` `[O, C, kh, kw]`, `y` `[B, O, Ho, Wo]`,
+//! threads; and, for stride-1 convolutions with large outputs and few output channels, an
+//! implicit path without im2col: one product per kernel tap on zero-padded planes read in
+//! place ([`Planes`]). Layouts are Burn's: `x` `[B, C, H, W]`, `w` `[O, C, kh, kw]`, `y` `[B, O, Ho, Wo]`,
 //! all contiguous row-major. Dilation 1 and one group only (the caller checks).
 
 use gemm::{Parallelism, gemm};
@@ -248,24 +250,26 @@ fn matmul(
     m: usize,
     n: usize,
     k: usize,
-    dst: &mut [f32],
-    dst_rs: usize,
+    dst: (&mut [f32], usize, usize),
     accumulate: bool,
     lhs: (&[f32], usize, usize),
     rhs: (&[f32], usize, usize),
     par: Parallelism,
 ) {
-    debug_assert!(dst.len() >= (m - 1) * dst_rs + n);
-    // SAFETY: every index the product touches is inside the slices: `dst` is m×n with row
-    // stride `dst_rs`, `lhs` m×k and `rhs` k×n with the given strides (checked by callers'
-    // shapes; the slices come from buffers sized from the same geometry).
+    let (dst, dst_rs, dst_cs) = dst;
+    debug_assert!(dst.len() > (m - 1) * dst_rs + (n - 1) * dst_cs);
+    debug_assert!(lhs.0.len() > (m - 1) * lhs.1 + (k - 1) * lhs.2);
+    debug_assert!(rhs.0.len() > (k - 1) * rhs.1 + (n - 1) * rhs.2);
+    // SAFETY: every index the product touches is inside the slices: `dst` is m×n, `lhs` m×k
+    // and `rhs` k×n with the given strides (checked by callers' shapes, and by the assertions
+    // above in debug builds; the slices come from buffers sized from the same geometry).
     unsafe {
         gemm(
             m,
             n,
             k,
             dst.as_mut_ptr(),
-            1,
+            dst_cs as isize,
             dst_rs as isize,
             accumulate,
             lhs.0.as_ptr(),
@@ -285,7 +289,19 @@ fn matmul(
 }
 
 /// `y = conv2d(x, w)` without bias: `[B, O, Ho, Wo]`.
+///
+/// Stride-1 convolutions with large outputs and few output channels take the implicit path
+/// ([`forward_implicit`]), the others im2col ([`forward_im2col`]).
 pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    if g.implicit_forward() {
+        forward_implicit(g, x, w)
+    } else {
+        forward_im2col(g, x, w)
+    }
+}
+
+/// [`forward`] by im2col and one product per chunk of images.
+fn forward_im2col(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let (nb, k, l, o) = (g.chunk(), g.k(), g.l(), g.c_out);
     let par = g.inner();
     let mut y = vec![0.0f32; g.batch * g.image_out()];
@@ -297,10 +313,10 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
             with_scratch(k * n, if nb > 1 { o * n } else { 0 }, |col, tmp| {
                 im2col(g, xc, nb, col);
                 if nb == 1 {
-                    matmul(o, n, k, yc, n, false, (w, k, 1), (col, n, 1), par);
+                    matmul(o, n, k, (yc, n, 1), false, (w, k, 1), (col, n, 1), par);
                     return;
                 }
-                matmul(o, n, k, tmp, n, false, (w, k, 1), (col, n, 1), par);
+                matmul(o, n, k, (tmp, n, 1), false, (w, k, 1), (col, n, 1), par);
                 for b in 0..nb {
                     for oc in 0..o {
                         yc[(b * o + oc) * l..][..l].copy_from_slice(&tmp[oc * n + b * l..][..l]);
@@ -447,7 +463,7 @@ fn backward_x_scatter(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
             with_scratch(k * n, o * n, |dcol, packed| {
                 gather_out(g, dyc, nb, packed);
                 // dcol[K][n] = wᵀ[K][O] · packed[O][n]
-                matmul(k, n, o, dcol, n, false, (w, 1, k), (packed, n, 1), par);
+                matmul(k, n, o, (dcol, n, 1), false, (w, 1, k), (packed, n, 1), par);
                 col2im_add(g, dcol, nb, dxc);
             })
         });
@@ -458,7 +474,18 @@ fn backward_x_scatter(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
 ///
 /// The chunks are summed in a fixed grouping ([`SUM_GROUPS`] partial sums, added in order), so
 /// the result does not depend on how rayon schedules the work: seeded runs repeat bit for bit.
+/// Stride-1 convolutions with large outputs and few output channels take the implicit path
+/// ([`backward_w_implicit`]).
 pub fn backward_w(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    if g.implicit() {
+        backward_w_implicit(g, x, dy)
+    } else {
+        backward_w_im2col(g, x, dy)
+    }
+}
+
+/// [`backward_w`] by im2col.
+fn backward_w_im2col(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (nb, k, l, o) = (g.chunk(), g.k(), g.l(), g.c_out);
     let par = g.inner();
     let chunks = g.batch.div_ceil(nb);
@@ -477,7 +504,191 @@ pub fn backward_w(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     im2col(g, xc, nb, col);
                     gather_out(g, dyc, nb, packed);
                     // acc[O][K] += packed[O][n] · colᵀ[n][K]
-                    matmul(o, k, n, &mut acc, k, true, (packed, n, 1), (col, 1, n), par);
+                    matmul(o, k, n, (&mut acc, k, 1), true, (packed, n, 1), (col, 1, n), par);
+                });
+            }
+            acc
+        })
+        .collect();
+    let mut total = vec![0.0f32; o * k];
+    for p in &partial {
+        total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+    }
+    total
+}
+
+/// The zero-padded planes of the implicit stride-1 products.
+///
+/// With stride 1, output `(oh, ow)` reads input `(oh + i − p₀, ow + j − p₁)` at tap `(i, j)`.
+/// Each input channel is copied once into a plane of `rows = Ho + kh − 1` rows of
+/// `width = Wo + kw − 1` (zeros where the input has none), so that it reads plane entry
+/// `(oh + i)·width + ow + j`. Over the "wide" output grid `q = oh·width + ow` (`ow < width`),
+/// tap `(i, j)` is then the plane shifted by `i·width + j`: one matrix `[C][Ho·width]` with row
+/// stride `rows·width`, read in place, and the convolution is `kh·kw` products of `C` channels
+/// accumulated into the wide output, whose columns `ow ≥ Wo` are discarded. Wide columns
+/// read past their own row (into the next row, or `kw − 1` entries past the last plane,
+/// kept zero); only discarded columns do.
+#[derive(Debug, Clone, Copy)]
+struct Planes {
+    rows: usize,
+    width: usize,
+}
+
+impl Planes {
+    fn new(g: &Geometry) -> Self {
+        Self {
+            rows: g.ho + g.kh - 1,
+            width: g.wo + g.kw - 1,
+        }
+    }
+
+    fn plane(&self) -> usize {
+        self.rows * self.width
+    }
+
+    /// Length of one image's planes, with the zero tail.
+    fn len(&self, g: &Geometry) -> usize {
+        g.c_in * self.plane() + g.kw
+    }
+
+    /// Columns of the wide output grid.
+    fn n(&self, g: &Geometry) -> usize {
+        g.ho * self.width
+    }
+
+    /// Fills `xp` with the padded planes of one image `x` `[C, H, W]`.
+    fn fill(&self, g: &Geometry, x: &[f32], xp: &mut [f32]) {
+        let (p0, p1) = (g.padding[0], g.padding[1]);
+        // plane columns cc read input column cc − p1: valid for cc in [first, end)
+        let first = p1.clamp(0, self.width as isize) as usize;
+        let end = (g.w as isize + p1).clamp(first as isize, self.width as isize) as usize;
+        for c in 0..g.c_in {
+            let plane = &x[c * g.h * g.w..][..g.h * g.w];
+            for rr in 0..self.rows {
+                let row = &mut xp[c * self.plane() + rr * self.width..][..self.width];
+                let ih = rr as isize - p0;
+                if ih < 0 || ih >= g.h as isize || first == end {
+                    row.fill(0.0);
+                    continue;
+                }
+                let src = &plane[ih as usize * g.w..][..g.w];
+                let iw0 = (first as isize - p1) as usize;
+                row[..first].fill(0.0);
+                row[first..end].copy_from_slice(&src[iw0..iw0 + end - first]);
+                row[end..].fill(0.0);
+            }
+        }
+        let tail = g.c_in * self.plane();
+        xp[tail..].fill(0.0);
+    }
+}
+
+impl Geometry {
+    /// Whether the implicit stride-1 path ([`Planes`]) computes this convolution's weight
+    /// gradient: stride 1, at least 256 output pixels per image and at most 64 output
+    /// channels. Below 256 pixels a tap's product is too small for the `gemm` crate to run
+    /// well and the wide grid wastes a larger share; im2col costs a copy of nine times the
+    /// input per image, which matters less the more output channels share it.
+    fn implicit(&self) -> bool {
+        self.stride == [1, 1] && self.l() >= 256 && self.c_out <= 64
+    }
+
+    /// Whether the implicit path computes the forward product: as [`Self::implicit`], and at
+    /// least 8 input channels (each tap's product sums over the input channels only).
+    fn implicit_forward(&self) -> bool {
+        self.implicit() && self.c_in >= 8
+    }
+}
+
+/// Parallelism for per-image products: none when the images already occupy the threads.
+fn per_image(batch: usize) -> Parallelism {
+    let threads = rayon::current_num_threads();
+    if batch >= threads || threads <= 1 {
+        Parallelism::None
+    } else {
+        Parallelism::Rayon(threads)
+    }
+}
+
+/// [`forward`] without im2col (stride 1): per image, `kh·kw` products
+/// `wide[O][n] += w[:, :, i, j]·shifted planes[C][n]` (see [`Planes`]).
+fn forward_implicit(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    debug_assert_eq!(g.stride, [1, 1]);
+    let (pl, o, taps) = (Planes::new(g), g.c_out, g.kh * g.kw);
+    let (n, k) = (pl.n(g), g.k());
+    let par = per_image(g.batch);
+    let mut y = vec![0.0f32; g.batch * g.image_out()];
+    y.par_chunks_mut(g.image_out())
+        .zip(x.par_chunks(g.image_in()))
+        .for_each(|(yi, xi)| {
+            with_scratch(pl.len(g), o * n, |xp, wide| {
+                pl.fill(g, xi, xp);
+                for i in 0..g.kh {
+                    for j in 0..g.kw {
+                        let t = i * g.kw + j;
+                        let shifted = &xp[i * pl.width + j..];
+                        let taps_w = (&w[t..], k, taps);
+                        matmul(
+                            o,
+                            n,
+                            g.c_in,
+                            (wide, n, 1),
+                            t > 0,
+                            taps_w,
+                            (shifted, pl.plane(), 1),
+                            par,
+                        );
+                    }
+                }
+                for (dst, src) in yi.chunks_exact_mut(g.wo).zip(wide.chunks_exact(pl.width)) {
+                    dst.copy_from_slice(&src[..g.wo]);
+                }
+            })
+        });
+    y
+}
+
+/// [`backward_w`] without im2col (stride 1): per image and tap,
+/// `∂w[:, :, i, j] += wide dy[O][n] · shifted planesᵀ[n][C]`, where the wide `dy` is zero in
+/// the discarded columns (so what those columns read does not count). Images are summed in
+/// [`SUM_GROUPS`] fixed groups, as in the im2col path.
+fn backward_w_implicit(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    debug_assert_eq!(g.stride, [1, 1]);
+    let (pl, o, taps) = (Planes::new(g), g.c_out, g.kh * g.kw);
+    let (n, k) = (pl.n(g), g.k());
+    let per_group = g.batch.div_ceil(SUM_GROUPS.min(g.batch.max(1)));
+    let groups = g.batch.div_ceil(per_group.max(1));
+    let par = per_image(groups);
+    let partial: Vec<Vec<f32>> = (0..groups)
+        .into_par_iter()
+        .map(|group| {
+            let mut acc = vec![0.0f32; o * k];
+            for b in group * per_group..((group + 1) * per_group).min(g.batch) {
+                let xi = &x[b * g.image_in()..][..g.image_in()];
+                let dyi = &dy[b * g.image_out()..][..g.image_out()];
+                with_scratch(pl.len(g), o * n, |xp, wide| {
+                    pl.fill(g, xi, xp);
+                    for (dst, src) in wide.chunks_exact_mut(pl.width).zip(dyi.chunks_exact(g.wo)) {
+                        dst[..g.wo].copy_from_slice(src);
+                        dst[g.wo..].fill(0.0);
+                    }
+                    for i in 0..g.kh {
+                        for j in 0..g.kw {
+                            let t = i * g.kw + j;
+                            let shifted = &xp[i * pl.width + j..];
+                            let dst = (&mut acc[t..], k, taps);
+                            matmul(
+                                o,
+                                g.c_in,
+                                n,
+                                dst,
+                                true,
+                                (wide, n, 1),
+                                (shifted, 1, pl.plane()),
+                                par,
+                            );
+                        }
+                    }
                 });
             }
             acc
@@ -584,6 +795,51 @@ mod tests {
             let tol = 1e-4 * (1.0 + lhs.abs());
             assert!((lhs - via_x).abs() < tol, "{xs:?} {ws:?}: {lhs} vs {via_x}");
             assert!((lhs - via_w).abs() < tol, "{xs:?} {ws:?}: {lhs} vs {via_w}");
+        }
+    }
+
+    /// Stride-1 cases for the implicit path, whatever their size: odd and even kernels,
+    /// paddings from 0 to beyond the kernel, non-square planes, and the negative paddings of
+    /// the input-gradient windows.
+    const STRIDE_1: [([usize; 4], [usize; 4], [isize; 2]); 6] = [
+        ([3, 2, 7, 6], [4, 2, 3, 3], [1, 1]),
+        ([2, 4, 5, 5], [3, 4, 1, 1], [0, 0]),
+        ([1, 3, 6, 5], [2, 3, 5, 5], [0, 2]),
+        ([2, 3, 9, 4], [5, 3, 2, 4], [3, 1]),
+        ([3, 5, 8, 8], [2, 5, 3, 2], [-1, 0]),
+        ([2, 2, 17, 16], [3, 2, 3, 3], [1, 1]),
+    ];
+
+    fn stride_1(xs: [usize; 4], ws: [usize; 4], p: [isize; 2]) -> Geometry {
+        let out = |size: usize, k: usize, p: isize| (size as isize + 2 * p - k as isize + 1) as usize;
+        Geometry::window(xs, ws, p, [out(xs[2], ws[2], p[0]), out(xs[3], ws[3], p[1])])
+    }
+
+    #[test]
+    fn implicit_products_match_the_definition_and_the_im2col_path() {
+        for (xs, ws, p) in STRIDE_1 {
+            let g = stride_1(xs, ws, p);
+            let x = noise(xs.iter().product(), 21);
+            let w = noise(ws.iter().product(), 22);
+            let dy = noise(g.batch * g.c_out * g.l(), 23);
+            let got = forward_implicit(&g, &x, &w);
+            for (a, b) in got.iter().zip(&reference(&g, &x, &w)) {
+                assert!((a - b).abs() < 1e-4, "{xs:?} {ws:?} p{p:?}: {a} vs {b}");
+            }
+            let (a, b) = (backward_w_implicit(&g, &x, &dy), backward_w_im2col(&g, &x, &dy));
+            for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                    "{xs:?} {ws:?} p{p:?} at {i}: {a} vs {b}"
+                );
+            }
+            // and ⟨w, ∂w⟩ = ⟨conv(x), dy⟩ by the definition, independently of the im2col path
+            let lhs = dot(&reference(&g, &x, &w), &dy);
+            let via_w = dot(&w, &a);
+            assert!(
+                (lhs - via_w).abs() < 1e-4 * (1.0 + lhs.abs()),
+                "{xs:?} {ws:?}: {lhs} vs {via_w}"
+            );
         }
     }
 

@@ -5,8 +5,9 @@
 //! convolution whose kernel is the output gradient (`burn-backend`'s generic
 //! `conv2d_weight_backward`), which flex runs with direct loops: on the GloRo and BYOL
 //! workloads that was the largest single cost of a training step. Here all three products of a
-//! convolution (forward, input gradient, weight gradient) are im2col + one matrix product per
-//! chunk of images with the `gemm` crate ([`kernels`]), behind [`conv2d`]:
+//! convolution (forward, input gradient, weight gradient) are matrix products with the `gemm`
+//! crate ([`kernels`]): im2col + one product per chunk of images, or, for stride-1 layers with
+//! large planes, one product per kernel tap on padded planes without im2col. Behind [`conv2d`]:
 //!
 //! - on a flex device (plain or autodiff) with dilation 1, one group and `f32`, [`conv2d`] runs
 //!   these kernels, with a hand-written backward (`fast_conv/autodiff.rs`);
@@ -132,6 +133,8 @@ mod tests {
             ([4, 1, 28, 28], [16, 1, 4, 4], [2, 2], [1, 1]),
             ([3, 6, 9, 9], [8, 6, 3, 3], [1, 1], [1, 1]),
             ([2, 4, 11, 10], [6, 4, 4, 3], [2, 3], [1, 2]),
+            // stride 1 on 256 pixels or more: the implicit products
+            ([2, 8, 16, 17], [6, 8, 3, 3], [1, 1], [1, 1]),
         ];
         for (xs, ws, stride, padding) in cases {
             let options = ConvOptions::new(stride, padding, [1, 1], 1);

@@ -1,0 +1,68 @@
+//! Times the three conv2d products of every distinct ResNet-18 (CIFAR stem) conv layer at batch
+//! 64 with `repro_core::fast_conv::kernels`, in ms and GFLOP/s.
+//! `cargo run --release -p repro-core --example resnet_convs`
+use repro_core::fast_conv::kernels::{Geometry, backward_w, backward_x, forward};
+use std::time::Instant;
+
+/// The fastest of `reps` calls, in ms, after one warm-up call (the minimum is the steadiest
+/// statistic on a shared machine).
+fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
+    f();
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    let b = 64;
+    // (cin, hw, cout, k, stride, pad, count in the network)
+    let layers = [
+        (3, 32, 64, 3, 1, 1, 1),
+        (64, 32, 64, 3, 1, 1, 4),
+        (64, 32, 128, 3, 2, 1, 1),
+        (64, 32, 128, 1, 2, 0, 1),
+        (128, 16, 128, 3, 1, 1, 3),
+        (128, 16, 256, 3, 2, 1, 1),
+        (128, 16, 256, 1, 2, 0, 1),
+        (256, 8, 256, 3, 1, 1, 3),
+        (256, 8, 512, 3, 2, 1, 1),
+        (256, 8, 512, 1, 2, 0, 1),
+        (512, 4, 512, 3, 1, 1, 3),
+    ];
+    println!("layer                      fwd_ms  dx_ms  dw_ms   fwd  dx  dw GFLOP/s");
+    let mut total = [0.0f64; 3];
+    for (cin, hw, cout, k, s, p, count) in layers {
+        let g = Geometry::new([b, cin, hw, hw], [cout, cin, k, k], [s, s], [p, p]).unwrap();
+        let x: Vec<f32> = (0..b * cin * hw * hw)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+            .collect();
+        let w: Vec<f32> = (0..cout * cin * k * k)
+            .map(|i| ((i * 104729) % 1000) as f32 / 1000.0)
+            .collect();
+        let dy: Vec<f32> = (0..b * cout * g.ho * g.wo)
+            .map(|i| ((i * 31) % 1000) as f32 / 1000.0)
+            .collect();
+        let flops = 2.0 * (b * cout * g.ho * g.wo * cin * k * k) as f64;
+        let reps = 7;
+        let f = time(reps, || drop(std::hint::black_box(forward(&g, &x, &w))));
+        let dx = time(reps, || drop(std::hint::black_box(backward_x(&g, &dy, &w))));
+        let dw = time(reps, || drop(std::hint::black_box(backward_w(&g, &x, &dy))));
+        for (t, v) in total.iter_mut().zip([f, dx, dw]) {
+            *t += v * count as f64;
+        }
+        println!(
+            "{cin:>3}x{hw:<3}->{cout:<3} k{k} s{s} x{count}   {f:7.2} {dx:6.2} {dw:6.2}  {:5.0} {:5.0} {:5.0}",
+            flops / f / 1e6,
+            flops / dx / 1e6,
+            flops / dw / 1e6
+        );
+    }
+    println!(
+        "network total (ms): fwd {:.1} dx {:.1} dw {:.1}",
+        total[0], total[1], total[2]
+    );
+}
