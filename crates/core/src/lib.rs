@@ -8,6 +8,7 @@
 //! | [`backend`] | choosing the Burn device at run time (`--device flex|ndarray|wgpu`) |
 //! | [`flops`] | floating-point operations of a training step, counted from layer shapes |
 //! | [`fast_conv`] | conv2d for the flex backend as im2col + GEMM, forward and backward (a Burn extension) |
+//! | [`fused_batch_norm`] | training-mode batch norm as one pass for the statistics and one for the output, forward and backward, on flex (a Burn extension) |
 //! | [`fused_minmax`] | the MinMax activation as one pass forward and backward on flex (a Burn extension) |
 //! | [`fused_momentum`] | a step of SGD with momentum and per-block step sizes as one pass on flex (a Burn extension) |
 //! | [`error`] | the one error type of the crate, [`Error`], and its [`Result`] |
@@ -30,6 +31,7 @@ pub mod fast_conv;
 #[cfg(feature = "flex")]
 mod flex_buffers;
 pub mod flops;
+pub mod fused_batch_norm;
 pub mod fused_minmax;
 pub mod fused_momentum;
 pub mod models;

@@ -124,7 +124,7 @@ impl ConvNet {
         for b in &self.blocks {
             h = crate::fast_conv::forward(&b.conv, h);
             if let Some(n) = &b.norm {
-                h = n.forward(h);
+                h = crate::fused_batch_norm::forward(n, h);
             }
             h = self.activation.forward(h);
             if let Some(p) = &b.pool {

@@ -1,7 +1,7 @@
 //! ResNet-18 (He et al. 2016) with the CIFAR stem used by BYOL/SimSiam on small images:
 //! a 3×3 stride-1 convolution and no max-pool, then four stages of two basic blocks.
 
-use crate::fast_conv;
+use crate::{fast_conv, fused_batch_norm};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -74,12 +74,13 @@ impl BasicBlock {
 
     /// `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self
-            .relu
-            .forward(self.bn1.forward(fast_conv::forward(&self.conv1, x.clone())));
-        let h = self.bn2.forward(fast_conv::forward(&self.conv2, h));
+        let h = self.relu.forward(fused_batch_norm::forward(
+            &self.bn1,
+            fast_conv::forward(&self.conv1, x.clone()),
+        ));
+        let h = fused_batch_norm::forward(&self.bn2, fast_conv::forward(&self.conv2, h));
         let skip = match &self.shortcut {
-            Some((conv, bn)) => bn.forward(fast_conv::forward(conv, x)),
+            Some((conv, bn)) => fused_batch_norm::forward(bn, fast_conv::forward(conv, x)),
             None => x,
         };
         self.relu.forward(h + skip)
@@ -137,9 +138,10 @@ impl ResNetConfig {
 impl ResNet {
     /// Pooled features `[B, 8·width]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = self
-            .relu
-            .forward(self.stem_bn.forward(fast_conv::forward(&self.stem, x)));
+        let mut h = self.relu.forward(fused_batch_norm::forward(
+            &self.stem_bn,
+            fast_conv::forward(&self.stem, x),
+        ));
         for b in &self.blocks {
             h = b.forward(h);
         }
