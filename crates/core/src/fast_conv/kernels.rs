@@ -2,7 +2,7 @@
 //! images, each chunk one matrix product with the `gemm` crate, chunks spread over rayon's
 //! threads; and, for stride-1 convolutions with large outputs and few output channels, an
 //! implicit path without im2col: one product per kernel tap on zero-padded planes read in
-//! place ([`Planes`]). Layouts are Burn's: `x` `[B, C, H, W]`, `w` `[O, C, kh, kw]`, `y` `[B, O, Ho, Wo]`,
+//! place (`Planes`). Layouts are Burn's: `x` `[B, C, H, W]`, `w` `[O, C, kh, kw]`, `y` `[B, O, Ho, Wo]`,
 //! all contiguous row-major. Dilation 1 and one group only (the caller checks).
 
 use gemm::{Parallelism, gemm};
@@ -291,7 +291,7 @@ fn matmul(
 /// `y = conv2d(x, w)` without bias: `[B, O, Ho, Wo]`.
 ///
 /// Stride-1 convolutions with large outputs and few output channels take the implicit path
-/// ([`forward_implicit`]), the others im2col ([`forward_im2col`]).
+/// (`forward_implicit`), the others im2col (`forward_im2col`).
 pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     if g.implicit_forward() {
         forward_implicit(g, x, w)
@@ -475,7 +475,7 @@ fn backward_x_scatter(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
 /// The chunks are summed in a fixed grouping ([`SUM_GROUPS`] partial sums, added in order), so
 /// the result does not depend on how rayon schedules the work: seeded runs repeat bit for bit.
 /// Stride-1 convolutions with large outputs and few output channels take the implicit path
-/// ([`backward_w_implicit`]).
+/// (`backward_w_implicit`).
 pub fn backward_w(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     if g.implicit() {
         backward_w_implicit(g, x, dy)
