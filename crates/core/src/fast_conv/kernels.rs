@@ -114,12 +114,7 @@ impl Geometry {
 
     /// Inner parallelism of the products: none when the chunks already occupy the threads.
     fn inner(&self) -> Parallelism {
-        let threads = rayon::current_num_threads();
-        if self.batch.div_ceil(self.chunk()) >= threads || threads <= 1 {
-            Parallelism::None
-        } else {
-            Parallelism::Rayon(threads)
-        }
+        inner_parallelism(self.batch.div_ceil(self.chunk()))
     }
 }
 
@@ -489,28 +484,42 @@ fn backward_w_im2col(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (nb, k, l, o) = (g.chunk(), g.k(), g.l(), g.c_out);
     let par = g.inner();
     let chunks = g.batch.div_ceil(nb);
-    let per_group = chunks.div_ceil(SUM_GROUPS.min(chunks));
-    let partial: Vec<Vec<f32>> = (0..chunks.div_ceil(per_group))
+    sum_in_groups(chunks, o * k, |units, acc| {
+        for chunk in units {
+            let (b0, b1) = (chunk * nb, ((chunk + 1) * nb).min(g.batch));
+            let nb = b1 - b0;
+            let n = nb * l;
+            let xc = &x[b0 * g.image_in()..b1 * g.image_in()];
+            let dyc = &dy[b0 * g.image_out()..b1 * g.image_out()];
+            with_scratch(k * n, o * n, |col, packed| {
+                im2col(g, xc, nb, col);
+                gather_out(g, dyc, nb, packed);
+                // acc[O][K] += packed[O][n] · colᵀ[n][K]
+                matmul(o, k, n, (acc, k, 1), true, (packed, n, 1), (col, 1, n), par);
+            });
+        }
+    })
+}
+
+/// `Σ_units f(unit)` into a buffer of `len`: the units split into at most [`SUM_GROUPS`]
+/// consecutive groups, one accumulator per group (filled by `f(group's units, acc)`, groups
+/// in parallel), the accumulators then added in group order. The grouping depends only on
+/// `units`, so the result does not depend on the thread count or rayon's scheduling.
+fn sum_in_groups(
+    units: usize,
+    len: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let per_group = units_per_group(units);
+    let partial: Vec<Vec<f32>> = (0..units.div_ceil(per_group))
         .into_par_iter()
         .map(|group| {
-            let mut acc = vec![0.0f32; o * k];
-            for chunk in group * per_group..((group + 1) * per_group).min(chunks) {
-                let (b0, b1) = (chunk * nb, ((chunk + 1) * nb).min(g.batch));
-                let nb = b1 - b0;
-                let n = nb * l;
-                let xc = &x[b0 * g.image_in()..b1 * g.image_in()];
-                let dyc = &dy[b0 * g.image_out()..b1 * g.image_out()];
-                with_scratch(k * n, o * n, |col, packed| {
-                    im2col(g, xc, nb, col);
-                    gather_out(g, dyc, nb, packed);
-                    // acc[O][K] += packed[O][n] · colᵀ[n][K]
-                    matmul(o, k, n, (&mut acc, k, 1), true, (packed, n, 1), (col, 1, n), par);
-                });
-            }
+            let mut acc = vec![0.0f32; len];
+            f(group * per_group..((group + 1) * per_group).min(units), &mut acc);
             acc
         })
         .collect();
-    let mut total = vec![0.0f32; o * k];
+    let mut total = vec![0.0f32; len];
     for p in &partial {
         total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
     }
@@ -600,10 +609,11 @@ impl Geometry {
     }
 }
 
-/// Parallelism for per-image products: none when the images already occupy the threads.
-fn per_image(batch: usize) -> Parallelism {
+/// Parallelism inside each product when `tasks` run side by side: none when the tasks already
+/// occupy the threads.
+fn inner_parallelism(tasks: usize) -> Parallelism {
     let threads = rayon::current_num_threads();
-    if batch >= threads || threads <= 1 {
+    if tasks >= threads || threads <= 1 {
         Parallelism::None
     } else {
         Parallelism::Rayon(threads)
@@ -616,7 +626,7 @@ fn forward_implicit(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     debug_assert_eq!(g.stride, [1, 1]);
     let (pl, o, taps) = (Planes::new(g), g.c_out, g.kh * g.kw);
     let (n, k) = (pl.n(g), g.k());
-    let par = per_image(g.batch);
+    let par = inner_parallelism(g.batch);
     let mut y = vec![0.0f32; g.batch * g.image_out()];
     y.par_chunks_mut(g.image_out())
         .zip(x.par_chunks(g.image_in()))
@@ -656,49 +666,42 @@ fn backward_w_implicit(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     debug_assert_eq!(g.stride, [1, 1]);
     let (pl, o, taps) = (Planes::new(g), g.c_out, g.kh * g.kw);
     let (n, k) = (pl.n(g), g.k());
-    let per_group = g.batch.div_ceil(SUM_GROUPS.min(g.batch.max(1)));
-    let groups = g.batch.div_ceil(per_group.max(1));
-    let par = per_image(groups);
-    let partial: Vec<Vec<f32>> = (0..groups)
-        .into_par_iter()
-        .map(|group| {
-            let mut acc = vec![0.0f32; o * k];
-            for b in group * per_group..((group + 1) * per_group).min(g.batch) {
-                let xi = &x[b * g.image_in()..][..g.image_in()];
-                let dyi = &dy[b * g.image_out()..][..g.image_out()];
-                with_scratch(pl.len(g), o * n, |xp, wide| {
-                    pl.fill(g, xi, xp);
-                    for (dst, src) in wide.chunks_exact_mut(pl.width).zip(dyi.chunks_exact(g.wo)) {
-                        dst[..g.wo].copy_from_slice(src);
-                        dst[g.wo..].fill(0.0);
+    let par = inner_parallelism(g.batch.div_ceil(units_per_group(g.batch)));
+    sum_in_groups(g.batch, o * k, |images, acc| {
+        for b in images {
+            let xi = &x[b * g.image_in()..][..g.image_in()];
+            let dyi = &dy[b * g.image_out()..][..g.image_out()];
+            with_scratch(pl.len(g), o * n, |xp, wide| {
+                pl.fill(g, xi, xp);
+                for (dst, src) in wide.chunks_exact_mut(pl.width).zip(dyi.chunks_exact(g.wo)) {
+                    dst[..g.wo].copy_from_slice(src);
+                    dst[g.wo..].fill(0.0);
+                }
+                for i in 0..g.kh {
+                    for j in 0..g.kw {
+                        let t = i * g.kw + j;
+                        let shifted = &xp[i * pl.width + j..];
+                        let dst = (&mut acc[t..], k, taps);
+                        matmul(
+                            o,
+                            g.c_in,
+                            n,
+                            dst,
+                            true,
+                            (wide, n, 1),
+                            (shifted, 1, pl.plane()),
+                            par,
+                        );
                     }
-                    for i in 0..g.kh {
-                        for j in 0..g.kw {
-                            let t = i * g.kw + j;
-                            let shifted = &xp[i * pl.width + j..];
-                            let dst = (&mut acc[t..], k, taps);
-                            matmul(
-                                o,
-                                g.c_in,
-                                n,
-                                dst,
-                                true,
-                                (wide, n, 1),
-                                (shifted, 1, pl.plane()),
-                                par,
-                            );
-                        }
-                    }
-                });
-            }
-            acc
-        })
-        .collect();
-    let mut total = vec![0.0f32; o * k];
-    for p in &partial {
-        total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
-    }
-    total
+                }
+            });
+        }
+    })
+}
+
+/// Units per group of [`sum_in_groups`]: as even a split into [`SUM_GROUPS`] as whole units allow.
+fn units_per_group(units: usize) -> usize {
+    units.div_ceil(SUM_GROUPS.min(units).max(1)).max(1)
 }
 
 /// How many partial sums [`backward_w`] splits the batch into (independent of the thread
