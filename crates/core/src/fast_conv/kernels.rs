@@ -8,6 +8,7 @@
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 /// Shapes of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,38 +125,28 @@ thread_local! {
     static PLANES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with two scratch buffers of the given lengths (contents unspecified): this
-/// thread's cached buffers, or fresh ones if they are in use (a nested call from work stolen
-/// while an inner product waits).
-fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
-    COL.with(|col| {
-        TMP.with(|tmp| match (col.try_borrow_mut(), tmp.try_borrow_mut()) {
-            (Ok(mut col), Ok(mut tmp)) => {
-                if col.len() < a {
-                    col.resize(a, 0.0);
-                }
-                if tmp.len() < b {
-                    tmp.resize(b, 0.0);
-                }
-                f(&mut col[..a], &mut tmp[..b])
+/// Runs `f` with this thread's cached buffer `key`, at least `len` long (contents
+/// unspecified), or a fresh one if it is in use (a nested call from work stolen while an inner
+/// product waits).
+fn with_buffer<R>(
+    key: &'static LocalKey<RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    key.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
             }
-            _ => f(&mut vec![0.0; a], &mut vec![0.0; b]),
-        })
-    })
-}
-
-/// Runs `f` with a buffer of `len` for [`im2col`]'s padded planes (contents unspecified): this
-/// thread's cached one, or a fresh one if it is in use.
-fn with_planes<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    PLANES.with(|planes| match planes.try_borrow_mut() {
-        Ok(mut planes) => {
-            if planes.len() < len {
-                planes.resize(len, 0.0);
-            }
-            f(&mut planes[..len])
+            f(&mut buf[..len])
         }
         Err(_) => f(&mut vec![0.0; len]),
     })
+}
+
+/// Runs `f` with two scratch buffers of the given lengths ([`with_buffer`]).
+fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    with_buffer(&COL, a, |col| with_buffer(&TMP, b, |tmp| f(col, tmp)))
 }
 
 /// The output columns `ow` whose input column `ow·s − p + j` lies inside `[0, w)`:
@@ -189,7 +180,7 @@ fn im2col(g: &Geometry, x: &[f32], nb: usize, col: &mut [f32]) {
         (pl.plane(), pl.width)
     };
     let (l, n, [s0, s1]) = (g.l(), nb * g.l(), g.stride);
-    with_planes(if in_place { 0 } else { pl.len(g) }, |xp| {
+    with_buffer(&PLANES, if in_place { 0 } else { pl.len(g) }, |xp| {
         for (b, xi) in x.chunks_exact(g.image_in()).take(nb).enumerate() {
             let xp: &[f32] = if in_place {
                 xi
