@@ -204,7 +204,9 @@ impl CharLstm {
         theta
     }
 
-    fn forward(&self, s: &[f64], theta: &[f64], t: usize) -> Forward {
+    /// One step from state `s`; `dlogits` is computed only when `with_dlogits` (the
+    /// derivatives need it, the plain step does not).
+    fn forward(&self, s: &[f64], theta: &[f64], t: usize, with_dlogits: bool) -> Forward {
         let (v, n) = (self.vocab, self.hidden);
         let l = self.layout();
         let pos = t % self.len();
@@ -234,8 +236,11 @@ impl CharLstm {
         let sum: f64 = logits.iter().map(|u| (u - max).exp()).sum();
         let log_z = max + sum.ln();
         let loss = log_z - logits[y];
-        let mut dlogits: Vec<f64> = logits.iter().map(|u| (u - log_z).exp()).collect();
-        dlogits[y] -= 1.0;
+        let mut dlogits = Vec::new();
+        if with_dlogits {
+            dlogits = logits.iter().map(|u| (u - log_z).exp()).collect();
+            dlogits[y] -= 1.0;
+        }
         Forward {
             f,
             i,
@@ -261,7 +266,7 @@ impl HostDynamics for CharLstm {
         vec![0.0; 2 * self.hidden]
     }
     fn step(&self, s: &mut [f64], theta: &[f64], t: usize, _last: bool) -> f64 {
-        let fw = self.forward(s, theta, t);
+        let fw = self.forward(s, theta, t, false);
         let n = self.hidden;
         s[..n].copy_from_slice(&fw.h);
         s[n..].copy_from_slice(&fw.c);
@@ -272,7 +277,7 @@ impl HostDynamics for CharLstm {
         let (v, n) = (self.vocab, self.hidden);
         let l = self.layout();
         let (d, sz) = (l.dim, 2 * n);
-        let fw = self.forward(s, theta, t);
+        let fw = self.forward(s, theta, t, true);
         let x = self.tokens[t % self.len()];
         let (h0, c0) = s.split_at(n);
         let mut fs = vec![0.0; sz * sz];
