@@ -7,11 +7,10 @@
 //! | influence balancing (`influence`) | the paper's settings, 3 seeds | the same |
 //! | toy regression (`toy`) | the paper's settings: 20 000 iterations, 3 seeds | the same |
 //! | MNIST schedule (`mnist-quick`; `mnist-cpu-*`) | [`MnistConfig::quick`] | `configs/mnist-cpu-{k10,k100,valid-k10}.json` |
-//! | variance (`variance`) | [`VarianceConfig::quick`] | `configs/variance-cpu.json` (T = 1000, N = 200) |
+//! | variance (`variance`) | [`VarianceConfig::quick`] | `configs/variance.json` (the paper's T = 1000, N = 1000) |
 //!
 //! The paper-scale configurations run with their own subcommands: MNIST (`configs/mnist.json`,
-//! `configs/mnist-t1000*.json`) with `pes mnist --config`, recorded with `pes record`; the
-//! variance study at N = 1000 (`configs/variance.json`) with `pes variance --config`.
+//! `configs/mnist-t1000*.json`) with `pes mnist --config`, recorded with `pes record`.
 
 use crate::checkpoint::MetaCheckpointer;
 use crate::error::{PesError, Result};
@@ -35,8 +34,8 @@ pub const MNIST_CPU: [(&str, &str); 3] = [
     ),
 ];
 
-/// The CPU-sized variance configuration `--full` runs (the paper's T, N = 200).
-pub const VARIANCE_CPU: &str = include_str!("../configs/variance-cpu.json");
+/// The variance configuration `--full` runs: the paper's (T = 1000, N = 1000, 20 repeats).
+pub const VARIANCE_FULL: &str = include_str!("../configs/variance.json");
 
 /// The settings of every experiment of a reproduction.
 #[derive(Debug, Clone)]
@@ -70,7 +69,7 @@ impl Experiments {
             variance: if quick {
                 VarianceConfig::quick()
             } else {
-                repro_core::config::parse(VARIANCE_CPU, "variance-cpu.json")?
+                repro_core::config::parse(VARIANCE_FULL, "variance.json")?
             },
         })
     }
