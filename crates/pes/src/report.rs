@@ -4,7 +4,7 @@
 //! result is generated from it. What runs is decided in [`crate::reproduce`].
 
 use crate::error::Result;
-use crate::estimators::{EstimatorKind, Method};
+use crate::estimators::{EstimatorConfig, EstimatorKind, Method};
 use crate::experiments::{
     Grid, InfluenceConfig, MethodRun, MnistConfig, MnistResult, ToyConfig, ToyResult, VarianceConfig,
     VarianceCurve, mnist::MnistObjective,
@@ -552,6 +552,35 @@ pub fn mnist_step_flops(cfg: &MnistConfig) -> f64 {
     3.0 * 2.0 * cfg.batch_size as f64 * (784 * h1 + h1 * h2 + h2 * 10) as f64
 }
 
+/// What the methods of `cfg` with no run at all would cost at `per_step` seconds per particle
+/// inner step: one outer iteration runs N particles over K steps, so one seed costs
+/// `iterations × N × K × per_step`. `None` when every method has a run.
+pub fn unrun_cost(cfg: &MnistConfig, runs: &[MethodRun], per_step: f64) -> Option<String> {
+    let unrun: Vec<&EstimatorConfig> = cfg
+        .methods
+        .iter()
+        .filter(|m| !runs.iter().any(|r| r.method() == m.method()))
+        .collect();
+    if unrun.is_empty() {
+        return None;
+    }
+    let hours =
+        |m: &EstimatorConfig| (cfg.iterations * m.particles * m.truncation) as f64 * per_step / 3600.0;
+    let each: Vec<String> = unrun
+        .iter()
+        .map(|m| format!("{} ≈ {:.1} h", m.label(), hours(m)))
+        .collect();
+    let total: f64 = unrun.iter().map(|m| hours(m)).sum::<f64>() * cfg.seeds.len() as f64;
+    Some(format!(
+        "Not run in this record: at that rate one seed at this record's settings ({} outer iterations × N × K \
+         particle steps) costs {}; the {} seeds of all of them ≈ {:.0} h.",
+        cfg.iterations,
+        each.join(", "),
+        cfg.seeds.len(),
+        total
+    ))
+}
+
 /// One line per MNIST method: which seeds are complete, partial (with the iterations done)
 /// or not started.
 pub fn mnist_status(cfg: &MnistConfig, runs: &[MethodRun]) -> String {
@@ -802,6 +831,9 @@ fn mnist_section(md: &mut String, out: &Path, dir: &Path, anchors: &Anchors) -> 
                 gpu(10),
                 gpu(100),
             );
+            if let Some(line) = unrun_cost(cfg, &res.runs, per_step) {
+                let _ = writeln!(md, "\n{line}");
+            }
         }
         plot_mnist_as(res, dir, name, cfg.objective)?;
         let heat = if res.heatmap.values.is_empty() {

@@ -61,3 +61,36 @@ fn toy_verdict_follows_the_record() {
     let md = render(525.0);
     assert!(md.contains("on every seed): none. Do not: PES K=10."), "{md}");
 }
+
+#[test]
+fn unrun_methods_are_costed_from_the_measured_rate() {
+    let cfg: pes::experiments::MnistConfig =
+        repro_core::config::parse(include_str!("../configs/mnist-t1000.json"), "mnist-t1000.json").unwrap();
+    let run = |kind, seed| MethodRun {
+        label: String::new(),
+        config: EstimatorConfig::new(kind, 10, 100, 0.1).with_seed(seed),
+        history: vec![],
+        seconds: 1.0,
+        completed: None,
+    };
+    let runs = vec![run(EstimatorKind::Pes, 0), run(EstimatorKind::TruncatedEs, 0)];
+    // 1000 iterations × 100 particles × K = 100 steps at 1.8 ms: 5.0 h per method and seed;
+    // two methods, three seeds: 30 h. The K = 10 methods have runs and are not costed.
+    let line = pes::report::unrun_cost(&cfg, &runs, 1.8e-3).unwrap();
+    assert!(line.contains("PES K=100 ≈ 5.0 h, TES K=100 ≈ 5.0 h;"), "{line}");
+    assert!(line.contains("≈ 30 h."), "{line}");
+    assert!(!line.contains("K=10 "), "{line}");
+    let all = vec![
+        run(EstimatorKind::Pes, 0),
+        run(EstimatorKind::TruncatedEs, 0),
+        MethodRun {
+            config: EstimatorConfig::new(EstimatorKind::Pes, 100, 100, 0.1),
+            ..run(EstimatorKind::Pes, 0)
+        },
+        MethodRun {
+            config: EstimatorConfig::new(EstimatorKind::TruncatedEs, 100, 100, 0.1),
+            ..run(EstimatorKind::Pes, 0)
+        },
+    ];
+    assert_eq!(pes::report::unrun_cost(&cfg, &all, 1.8e-3), None);
+}
