@@ -22,10 +22,11 @@ use repro_core::train::RunDir;
 use std::path::{Path, PathBuf};
 
 /// Configurations whose results the report shows, with their labels, in report order.
-pub const REGISTERED: [(&str, &str); 5] = [
+pub const REGISTERED: [(&str, &str); 6] = [
     ("MNIST eps 0.3 (2C2F, 30-epoch recipe)", "mnist-0.3-30ep"),
     ("MNIST eps 0.3 (2C2F, TRADES, 30 epochs)", "mnist-0.3-trades-30ep"),
     ("MNIST eps 1.58 (4C3F, 10-epoch recipe)", "mnist-1.58-10ep"),
+    ("MNIST eps 1.58 (4C3F, TRADES, 40 epochs)", "mnist-1.58-40ep"),
     ("MNIST eps 0.3 (2C2F, paper: 500 epochs)", "mnist-0.3"),
     ("MNIST eps 1.58 (4C3F, paper: 300 epochs)", "mnist-1.58"),
 ];
