@@ -2,9 +2,11 @@
 //! images, each chunk one matrix product with the `gemm` crate, chunks spread over rayon's
 //! threads; and, for stride-1 convolutions with large outputs and few output channels, an
 //! implicit path without im2col: one product per kernel tap on zero-padded planes read in
-//! place (`Planes`). Layouts are Burn's: `x` `[B, C, H, W]`, `w` `[O, C, kh, kw]`, `y` `[B, O, Ho, Wo]`,
+//! place (`Planes`), or, on CPUs that prefer it, the direct micro-kernel of [`super::direct`]
+//! on the same planes. Layouts are Burn's: `x` `[B, C, H, W]`, `w` `[O, C, kh, kw]`, `y` `[B, O, Ho, Wo]`,
 //! all contiguous row-major. Dilation 1 and one group only (the caller checks).
 
+use super::direct;
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -339,10 +341,13 @@ fn matmul(
 
 /// `y = conv2d(x, w)` without bias: `[B, O, Ho, Wo]`.
 ///
-/// Stride-1 convolutions with large outputs and few output channels take the implicit path
-/// (`forward_implicit`), the others im2col (`forward_im2col`).
+/// Stride-1 convolutions with large outputs take [`direct`]'s micro-kernel where the CPU
+/// prefers it (`forward_direct`); otherwise those with few output channels take the implicit
+/// path (`forward_implicit`), the others im2col (`forward_im2col`).
 pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
-    if g.implicit_forward() {
+    if g.direct_forward() {
+        forward_direct(g, x, w)
+    } else if g.implicit_forward() {
         forward_implicit(g, x, w)
     } else {
         forward_im2col(g, x, w)
@@ -662,6 +667,47 @@ impl Geometry {
     }
 }
 
+impl Geometry {
+    /// Whether [`direct`]'s micro-kernel computes the forward product: stride 1, at least 256
+    /// output pixels per image (below that the wide grid's discarded columns and the rounding
+    /// to whole blocks waste a larger share), on a CPU where it is the faster choice
+    /// ([`direct::available`]).
+    fn direct_forward(&self) -> bool {
+        self.stride == [1, 1] && self.l() >= 256 && direct::available()
+    }
+}
+
+/// [`forward`] by [`direct`]'s micro-kernel (stride 1): per image, the padded planes, then
+/// every block of the wide output at once over all `C·kh·kw` taps.
+fn forward_direct(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    debug_assert_eq!(g.stride, [1, 1]);
+    let (pl, o) = (Planes::new(g), g.c_out);
+    let n = pl.n(g);
+    let n_pad = n.next_multiple_of(direct::NR);
+    let packed = direct::pack(w, o, g.k());
+    let offsets: Vec<usize> = (0..g.c_in)
+        .flat_map(|c| (0..g.kh).flat_map(move |i| (0..g.kw).map(move |j| (c, i, j))))
+        .map(|(c, i, j)| c * pl.plane() + i * pl.width + j)
+        .collect();
+    // the last block reads up to n_pad − n entries past the planes' zero tail
+    let xp_len = pl.len(g) + (n_pad - n);
+    let mut y = vec![0.0f32; g.batch * g.image_out()];
+    y.par_chunks_mut(g.image_out())
+        .zip(x.par_chunks(g.image_in()))
+        .for_each(|(yi, xi)| {
+            with_scratch(xp_len, o * n_pad, |xp, wide| {
+                pl.fill(g, xi, xp);
+                direct::conv(&packed, &offsets, o, xp, wide, n_pad);
+                for (dst, src) in yi.chunks_exact_mut(g.l()).zip(wide.chunks_exact(n_pad)) {
+                    for (d, s) in dst.chunks_exact_mut(g.wo).zip(src.chunks_exact(pl.width)) {
+                        d.copy_from_slice(&s[..g.wo]);
+                    }
+                }
+            })
+        });
+    y
+}
+
 /// Parallelism inside each product when `tasks` run side by side: none when the tasks already
 /// occupy the threads.
 fn inner_parallelism(tasks: usize) -> Parallelism {
@@ -896,6 +942,29 @@ mod tests {
                 (lhs - via_w).abs() < 1e-4 * (1.0 + lhs.abs()),
                 "{xs:?} {ws:?}: {lhs} vs {via_w}"
             );
+        }
+    }
+
+    /// [`direct`]'s micro-kernel on every stride-1 case above (output channels not a multiple
+    /// of its block, wide grids not a multiple of its width, negative paddings) and on one
+    /// ResNet-sized layer: against the definition, and as the input gradient's convolution.
+    #[test]
+    fn direct_path_matches_the_definition() {
+        if !direct::supported() {
+            eprintln!("skipped: this CPU lacks AVX2 and FMA, the direct micro-kernel cannot run");
+            return;
+        }
+        let cases = STRIDE_1.into_iter().chain([([2, 16, 16, 16], [7, 16, 3, 3], [1, 1])]);
+        for (xs, ws, p) in cases {
+            let g = stride_1(xs, ws, p);
+            let x = noise(xs.iter().product(), 41);
+            let w = noise(ws.iter().product(), 42);
+            let got = forward_direct(&g, &x, &w);
+            let want = reference(&g, &x, &w);
+            assert_eq!(got.len(), want.len());
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{xs:?} {ws:?} p{p:?} at {i}: {a} vs {b}");
+            }
         }
     }
 
