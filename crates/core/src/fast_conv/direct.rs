@@ -75,11 +75,22 @@ pub fn pack(w: &[f32], o: usize, k: usize) -> Vec<f32> {
 pub fn conv(packed: &[f32], offsets: &[usize], o: usize, xp: &[f32], wide: &mut [f32], n_pad: usize) {
     let k = offsets.len();
     assert!(supported(), "direct conv: the CPU lacks AVX2 and FMA");
-    assert_eq!(n_pad % NR, 0, "direct conv: {n_pad} wide pixels are not a multiple of {NR}");
-    assert!(packed.len() >= o.div_ceil(MR) * k * MR, "direct conv: packed weights too short");
+    assert_eq!(
+        n_pad % NR,
+        0,
+        "direct conv: {n_pad} wide pixels are not a multiple of {NR}"
+    );
+    assert!(
+        packed.len() >= o.div_ceil(MR) * k * MR,
+        "direct conv: packed weights too short"
+    );
     assert!(wide.len() >= o * n_pad, "direct conv: output too short");
     let reach = offsets.iter().max().map_or(0, |m| m + n_pad);
-    assert!(reach <= xp.len(), "direct conv: planes hold {} entries, {reach} read", xp.len());
+    assert!(
+        reach <= xp.len(),
+        "direct conv: planes hold {} entries, {reach} read",
+        xp.len()
+    );
     let mut edge = [0.0f32; MR * NR];
     for q0 in (0..n_pad).step_by(NR) {
         for block in 0..o.div_ceil(MR) {

@@ -954,7 +954,9 @@ mod tests {
             eprintln!("skipped: this CPU lacks AVX2 and FMA, the direct micro-kernel cannot run");
             return;
         }
-        let cases = STRIDE_1.into_iter().chain([([2, 16, 16, 16], [7, 16, 3, 3], [1, 1])]);
+        let cases = STRIDE_1
+            .into_iter()
+            .chain([([2, 16, 16, 16], [7, 16, 3, 3], [1, 1])]);
         for (xs, ws, p) in cases {
             let g = stride_1(xs, ws, p);
             let x = noise(xs.iter().product(), 41);
@@ -963,7 +965,10 @@ mod tests {
             let want = reference(&g, &x, &w);
             assert_eq!(got.len(), want.len());
             for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{xs:?} {ws:?} p{p:?} at {i}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                    "{xs:?} {ws:?} p{p:?} at {i}: {a} vs {b}"
+                );
             }
         }
     }

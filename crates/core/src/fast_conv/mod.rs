@@ -22,9 +22,9 @@
 // feature there is nothing to dispatch to and `conv2d` is Burn's conv2d.
 #[cfg(feature = "flex")]
 mod autodiff;
+pub mod direct;
 #[cfg(feature = "flex")]
 mod flex;
-pub mod direct;
 pub mod kernels;
 
 use burn::nn::PaddingConfig2d;
