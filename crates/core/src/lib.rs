@@ -10,7 +10,7 @@
 //! | [`fast_conv`] | conv2d for the flex backend as GEMM products (im2col, or one per kernel tap on padded planes for stride 1) or, on AVX2 CPUs without AVX-512, a direct stride-1 micro-kernel; forward and backward (a Burn extension) |
 //! | [`fused_batch_norm`] | training-mode batch norm as one pass for the statistics and one for the output, forward and backward, on flex (a Burn extension) |
 //! | [`fused_minmax`] | the MinMax activation as one pass forward and backward on flex (a Burn extension) |
-//! | [`fused_momentum`] | a step of SGD with momentum and per-block step sizes as one pass on flex (a Burn extension) |
+//! | [`fused_momentum`] | a step of SGD with momentum and per-block step sizes as one pass on flex, or with the gradient accumulated into the momentum by its product (a Burn extension) |
 //! | [`error`] | the one error type of the crate, [`Error`], and its [`Result`] |
 //! | [`data`] | IDX / CIFAR-10 / STL-10 / Tiny-ImageNet readers, in-memory datasets, batches, where data lives |
 //! | [`augment`] | batched, on-device augmentations (crop, resized crop, flip, jitter, grayscale, noise) |

@@ -10,6 +10,12 @@
 //! Off flex, and for step sizes that do not broadcast as one contiguous run of dimensions,
 //! [`momentum_step`] is exactly [`momentum_step_reference`]. The arithmetic and its order are
 //! the same on both paths (no fused multiply-add), so they agree bit for bit.
+//!
+//! When the gradient is a product, as a layer's weight gradient `xᵀ · δ` is,
+//! [`momentum_step_product`] accumulates the product straight into the momentum
+//! (`m' = μ·m + xᵀ·δ` as one `gemm` call), so the gradient is never stored: on flex every new
+//! tensor is allocated zeroed and then copied to an aligned buffer, on one thread, and for PES's
+//! 31 MB layer-1 gradient that and the extra pass cost more than the product's own writes.
 
 #[cfg(feature = "flex")]
 mod flex;
@@ -31,6 +37,19 @@ pub trait FusedMomentum: Backend {
         param: FloatTensor<Self>,
         momentum: FloatTensor<Self>,
         grad: FloatTensor<Self>,
+        lr: FloatTensor<Self>,
+        mu: f32,
+        repeat: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// As [`Self::fused_momentum_step`] with the gradient given as the product `lhs · rhs`
+    /// (`[r, k] · [k, c]`, `param` `[r, c]`): the product is accumulated into the momentum's
+    /// storage, `m' = μ m + lhs · rhs`, so the gradient is never stored.
+    fn fused_momentum_product_step(
+        param: FloatTensor<Self>,
+        momentum: FloatTensor<Self>,
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
         lr: FloatTensor<Self>,
         mu: f32,
         repeat: usize,
@@ -116,6 +135,53 @@ pub fn momentum_step<const D: usize>(
     momentum_step_reference(param, momentum, grad, lr, mu)
 }
 
+/// [`momentum_step`] with the gradient given as the product `lhs · rhs` of two matrices, as a
+/// layer's weight gradient is (`xᵀ · δ`). On flex the product is accumulated straight into the
+/// momentum (`gemm` with the old momentum scaled by μ), so the gradient, as large as the
+/// parameter, is never allocated, written or read back. The product's rounding then differs
+/// from [`momentum_step`]'s on `lhs.matmul(rhs)` (μ·m is added inside the product's last
+/// rounding): the two agree to rounding, not bit for bit. Off flex, or for step sizes that do
+/// not broadcast as one run, it is exactly [`momentum_step`] on `lhs.matmul(rhs)`.
+pub fn momentum_step_product(
+    param: Tensor<2>,
+    momentum: Tensor<2>,
+    lhs: Tensor<2>,
+    rhs: Tensor<2>,
+    lr: Tensor<2>,
+    mu: f64,
+) -> (Tensor<2>, Tensor<2>) {
+    let [r, k] = lhs.dims();
+    let [k2, c] = rhs.dims();
+    assert!(
+        k == k2 && param.dims() == [r, c] && momentum.dims() == [r, c],
+        "momentum step from a product: lhs {:?} · rhs {:?} must be the parameter's {:?}",
+        lhs.dims(),
+        rhs.dims(),
+        param.dims()
+    );
+    #[cfg(feature = "flex")]
+    {
+        let flex = Device::flex();
+        let all_f32 = [&param, &momentum, &lhs, &rhs, &lr]
+            .iter()
+            .all(|t| t.dtype() == DType::F32);
+        let on_flex = param.device() == flex;
+        if let (true, true, Some(s)) = (all_f32, on_flex, step_sizes(&param.dims(), &lr.dims())) {
+            let (p, m) = <Dispatch as FusedMomentum>::fused_momentum_product_step(
+                param.into_dispatch(),
+                momentum.into_dispatch(),
+                lhs.into_dispatch(),
+                rhs.into_dispatch(),
+                lr.into_dispatch(),
+                mu as f32,
+                s.repeat,
+            );
+            return (Tensor::from_dispatch(p), Tensor::from_dispatch(m));
+        }
+    }
+    momentum_step(param, momentum, lhs.matmul(rhs), lr, mu)
+}
+
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
@@ -148,6 +214,35 @@ mod tests {
         check([2, 3, 4], [2, 3, 4]);
         // not one run: the reference path
         check([2, 3, 4], [2, 1, 4]);
+    }
+
+    /// The product form against the reference on the explicit gradient, with a transposed
+    /// (strided) left factor as in a weight gradient `xᵀ · δ`, for both step-size layouts.
+    #[test]
+    fn product_step_matches_the_step_on_the_product() {
+        let d = Device::flex();
+        d.seed(5);
+        for lr_dims in [[1, 12], [1, 1], [9, 12]] {
+            let (p, m) = (random([9, 12], &d), random([9, 12], &d));
+            let x = random([6, 9], &d);
+            let delta = random([6, 12], &d);
+            let lr = random(lr_dims, &d).abs() * 0.1;
+            let g = x.clone().transpose().matmul(delta.clone());
+            let (p1, m1) = momentum_step_product(p.clone(), m.clone(), x.transpose(), delta, lr.clone(), 0.9);
+            let (p2, m2) = momentum_step_reference(p, m, g, lr, 0.9);
+            for (got, want, what) in [(p1, p2, "parameters"), (m1, m2, "momentum")] {
+                let (got, want) = (
+                    got.into_data().to_vec::<f32>().unwrap(),
+                    want.into_data().to_vec::<f32>().unwrap(),
+                );
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                        "{what}, lr {lr_dims:?}, at {i}: {a} vs {b}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

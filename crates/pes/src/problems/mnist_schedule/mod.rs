@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::problems::{UnrolledProblem, Window, matrix, row_sums};
 use burn::tensor::{Device, Tensor};
 use model::{backward, forward, init_weights, loss};
-use repro_core::fused_momentum::momentum_step;
+use repro_core::fused_momentum::{momentum_step, momentum_step_product};
 use sampler::Batch;
 use serde::{Deserialize, Serialize};
 
@@ -167,8 +167,10 @@ impl UnrolledProblem for MnistSchedule {
             let lr_wide = lr.clone().repeat_dim(1, h1).reshape([1, np * h1]);
             let lr3 = lr.reshape([np, 1, 1]);
             // m ← μ m + g, p ← p − η m, one pass per tensor (the layer-1 tensors of all
-            // particles are far larger than the cache)
-            let (w1, m_w1) = momentum_step(params.w1, mom.w1, g.w1, lr_wide.clone(), mu);
+            // particles are far larger than the cache); layer 1's gradient accumulated into
+            // the momentum by its product, never stored
+            let (gx, gd) = g.w1;
+            let (w1, m_w1) = momentum_step_product(params.w1, mom.w1, gx, gd, lr_wide.clone(), mu);
             let (b1, m_b1) = momentum_step(params.b1, mom.b1, g.b1, lr_wide, mu);
             let (w2, m_w2) = momentum_step(params.w2, mom.w2, g.w2, lr3.clone(), mu);
             let (b2, m_b2) = momentum_step(params.b2, mom.b2, g.b2, lr3.clone(), mu);
@@ -279,7 +281,8 @@ mod tests {
                 assert!((x - y).abs() < 1e-4 * (1.0 + y.abs()), "{x} vs {y}");
             }
         };
-        close(manual.w1, pa.w1.grad(&grads).unwrap());
+        let (gx, gd) = manual.w1;
+        close(gx.matmul(gd), pa.w1.grad(&grads).unwrap());
         close(manual.b1, pa.b1.grad(&grads).unwrap());
         let flat = |t: Tensor<3>| {
             let [a, b, c] = t.dims();

@@ -266,8 +266,27 @@ pub fn loss(logits: Tensor<3>, onehot: Tensor<3>) -> Tensor<2> {
         .neg()
 }
 
+/// Gradients of the mean cross-entropy ([`loss`]) with respect to every parameter, from
+/// [`backward`]. Layer 1's weight gradient, `[784, P·h₁]` (the largest tensor of the step), is
+/// kept as its two factors, so the optimiser can form the product where it is used
+/// (`repro_core::fused_momentum::momentum_step_product`).
+pub struct Gradients {
+    /// `(xᵀ, δ₁)`, `[784, B]` and `[B, P·h₁]`: the gradient of `w1` is their product.
+    pub w1: (Tensor<2>, Tensor<2>),
+    /// Gradient of `b1`, `[1, P·h₁]`.
+    pub b1: Tensor<2>,
+    /// Gradient of `w2`, `[P, h₁, h₂]`.
+    pub w2: Tensor<3>,
+    /// Gradient of `b2`, `[P, 1, h₂]`.
+    pub b2: Tensor<3>,
+    /// Gradient of `w3`, `[P, h₂, 10]`.
+    pub w3: Tensor<3>,
+    /// Gradient of `b3`, `[P, 1, 10]`.
+    pub b3: Tensor<3>,
+}
+
 /// Gradients of the mean cross-entropy ([`loss`]) with respect to every parameter, by hand.
-pub fn backward(p: &MlpParams, f: Forward, x: Tensor<2>, onehot: Tensor<3>) -> MlpParams {
+pub fn backward(p: &MlpParams, f: Forward, x: Tensor<2>, onehot: Tensor<3>) -> Gradients {
     let [np, b, _] = f.logits.dims();
     let h1 = p.hidden1();
     let dlogits = (softmax(f.logits, 2) - onehot) / b as f64;
@@ -278,10 +297,9 @@ pub fn backward(p: &MlpParams, f: Forward, x: Tensor<2>, onehot: Tensor<3>) -> M
     let gb2 = dz2.clone().sum_dim(1);
     let dz1 = dz2.matmul(p.w2.clone().swap_dims(1, 2)) * f.z1.greater_elem(0.0).float();
     let dz1 = dz1.swap_dims(0, 1).reshape([b, np * h1]);
-    let gw1 = x.transpose().matmul(dz1.clone());
-    let gb1 = dz1.sum_dim(0);
-    MlpParams {
-        w1: gw1,
+    let gb1 = dz1.clone().sum_dim(0);
+    Gradients {
+        w1: (x.transpose(), dz1),
         b1: gb1,
         w2: gw2,
         b2: gb2,
