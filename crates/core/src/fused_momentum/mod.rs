@@ -232,8 +232,8 @@ mod tests {
             let (p2, m2) = momentum_step_reference(p, m, g, lr, 0.9);
             for (got, want, what) in [(p1, p2, "parameters"), (m1, m2, "momentum")] {
                 let (got, want) = (
-                    got.into_data().to_vec::<f32>().unwrap(),
-                    want.into_data().to_vec::<f32>().unwrap(),
+                    got.into_data().try_to_vec::<f32>().unwrap(),
+                    want.into_data().try_to_vec::<f32>().unwrap(),
                 );
                 for (i, (a, b)) in got.iter().zip(&want).enumerate() {
                     assert!(
