@@ -214,7 +214,9 @@ mod tests {
     use burn::module::RunningState;
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::{GradientsParams, SgdConfig};
-    use burn::tensor::{Distribution, Tensor, TensorData};
+    use burn::tensor::{Tensor, TensorData};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
 
     /// A linear layer with a running state that every forward pass overwrites with a function
     /// of the weights (as GloRo's power iterates are).
@@ -224,11 +226,25 @@ mod tests {
         state: RunningState<Tensor<1>>,
     }
 
+    /// `n` uniform draws in [−1, 1) from a host generator: the device's generator is one per process and
+    /// the other unit tests draw from it concurrently, so runs that must see the same numbers
+    /// cannot take them from it.
+    fn host_uniform(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+    }
+
+    fn tensor<const D: usize>(v: Vec<f32>, dims: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::from_data(TensorData::new(v, dims), device)
+    }
+
     impl Net {
         fn new(device: &Device) -> Self {
-            device.seed(3);
+            let mut linear = LinearConfig::new(4, 3).init(device);
+            linear.weight = Param::from_tensor(tensor(host_uniform(12, 3), [4, 3], device));
+            linear.bias = Some(Param::from_tensor(tensor(host_uniform(3, 4), [3], device)));
             Self {
-                linear: LinearConfig::new(4, 3).init(device),
+                linear,
                 state: RunningState::new(Tensor::zeros([3], device)),
             }
         }
@@ -245,13 +261,9 @@ mod tests {
     }
 
     fn data(b: usize, device: &Device) -> (Tensor<2>, Tensor<2>) {
-        let cpu = Device::default();
-        cpu.seed(11);
-        let x = Tensor::<2>::random([b, 4], Distribution::Normal(0.0, 1.0), &cpu);
-        let y = Tensor::<2>::random([b, 3], Distribution::Normal(0.0, 1.0), &cpu);
         (
-            Tensor::from_data(x.into_data(), device),
-            Tensor::from_data(y.into_data(), device),
+            tensor(host_uniform(b * 4, 11 + b as u64), [b, 4], device),
+            tensor(host_uniform(b * 3, 101 + b as u64), [b, 3], device),
         )
     }
 
