@@ -345,8 +345,8 @@ fn matmul(
 /// prefers it (`forward_direct`); otherwise those with few output channels take the implicit
 /// path (`forward_implicit`), the others im2col (`forward_im2col`).
 pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
-    if g.direct_forward() {
-        forward_direct(g, x, w)
+    if let Some(kernel) = g.direct_forward() {
+        forward_direct(kernel, g, x, w)
     } else if g.implicit_forward() {
         forward_implicit(g, x, w)
     } else {
@@ -668,23 +668,23 @@ impl Geometry {
 }
 
 impl Geometry {
-    /// Whether [`direct`]'s micro-kernel computes the forward product: stride 1, at least 256
-    /// output pixels per image (below that the wide grid's discarded columns and the rounding
-    /// to whole blocks waste a larger share), on a CPU where it is the faster choice
-    /// ([`direct::available`]).
-    fn direct_forward(&self) -> bool {
-        self.stride == [1, 1] && self.l() >= 256 && direct::available()
+    /// The [`direct`] micro-kernel that computes the forward product, if any: stride 1, at
+    /// least 256 output pixels per image (below that the wide grid's discarded columns and the
+    /// rounding to whole blocks waste a larger share), on a CPU that runs one
+    /// ([`direct::chosen`]).
+    fn direct_forward(&self) -> Option<direct::Kernel> {
+        direct::chosen().filter(|_| self.stride == [1, 1] && self.l() >= 256)
     }
 }
 
-/// [`forward`] by [`direct`]'s micro-kernel (stride 1): per image, the padded planes, then
-/// every block of the wide output at once over all `C·kh·kw` taps.
-fn forward_direct(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+/// [`forward`] by one of [`direct`]'s micro-kernels (stride 1): per image, the padded planes,
+/// then every block of the wide output at once over all `C·kh·kw` taps.
+fn forward_direct(kernel: direct::Kernel, g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     debug_assert_eq!(g.stride, [1, 1]);
     let (pl, o) = (Planes::new(g), g.c_out);
     let n = pl.n(g);
-    let n_pad = n.next_multiple_of(direct::NR);
-    let packed = direct::pack(w, o, g.k());
+    let n_pad = n.next_multiple_of(kernel.nr());
+    let packed = direct::pack(kernel, w, o, g.k());
     let offsets: Vec<usize> = (0..g.c_in)
         .flat_map(|c| (0..g.kh).flat_map(move |i| (0..g.kw).map(move |j| (c, i, j))))
         .map(|(c, i, j)| c * pl.plane() + i * pl.width + j)
@@ -697,7 +697,7 @@ fn forward_direct(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
         .for_each(|(yi, xi)| {
             with_scratch(xp_len, o * n_pad, |xp, wide| {
                 pl.fill(g, xi, xp);
-                direct::conv(&packed, &offsets, o, xp, wide, n_pad);
+                direct::conv(kernel, &packed, &offsets, o, xp, wide, n_pad);
                 for (dst, src) in yi.chunks_exact_mut(g.l()).zip(wide.chunks_exact(n_pad)) {
                     for (d, s) in dst.chunks_exact_mut(g.wo).zip(src.chunks_exact(pl.width)) {
                         d.copy_from_slice(&s[..g.wo]);
@@ -945,30 +945,35 @@ mod tests {
         }
     }
 
-    /// [`direct`]'s micro-kernel on every stride-1 case above (output channels not a multiple
-    /// of its block, wide grids not a multiple of its width, negative paddings) and on one
-    /// ResNet-sized layer: against the definition, and as the input gradient's convolution.
+    /// Each of [`direct`]'s micro-kernels this CPU runs, on every stride-1 case above (output
+    /// channels not a multiple of its block, wide grids not a multiple of its width, negative
+    /// paddings) and on two ResNet-sized layers (one with 16 output channels, two whole AVX-512
+    /// blocks): against the definition.
     #[test]
     fn direct_path_matches_the_definition() {
-        if !direct::supported() {
-            eprintln!("skipped: this CPU lacks AVX2 and FMA, the direct micro-kernel cannot run");
-            return;
-        }
-        let cases = STRIDE_1
-            .into_iter()
-            .chain([([2, 16, 16, 16], [7, 16, 3, 3], [1, 1])]);
-        for (xs, ws, p) in cases {
-            let g = stride_1(xs, ws, p);
-            let x = noise(xs.iter().product(), 41);
-            let w = noise(ws.iter().product(), 42);
-            let got = forward_direct(&g, &x, &w);
-            let want = reference(&g, &x, &w);
-            assert_eq!(got.len(), want.len());
-            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
-                    "{xs:?} {ws:?} p{p:?} at {i}: {a} vs {b}"
-                );
+        let cases = STRIDE_1.into_iter().chain([
+            ([2, 16, 16, 16], [7, 16, 3, 3], [1, 1]),
+            ([1, 5, 16, 16], [16, 5, 3, 3], [1, 1]),
+        ]);
+        let cases: Vec<_> = cases.collect();
+        for kernel in direct::Kernel::ALL {
+            if !kernel.supported() {
+                eprintln!("skipped: this CPU cannot run the {kernel:?} direct micro-kernel");
+                continue;
+            }
+            for &(xs, ws, p) in &cases {
+                let g = stride_1(xs, ws, p);
+                let x = noise(xs.iter().product(), 41);
+                let w = noise(ws.iter().product(), 42);
+                let got = forward_direct(kernel, &g, &x, &w);
+                let want = reference(&g, &x, &w);
+                assert_eq!(got.len(), want.len());
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                        "{kernel:?} {xs:?} {ws:?} p{p:?} at {i}: {a} vs {b}"
+                    );
+                }
             }
         }
     }

@@ -8,8 +8,8 @@
 //! convolution (forward, input gradient, weight gradient) are matrix products with the `gemm`
 //! crate ([`kernels`]): im2col + one product per chunk of images, or, for stride-1 layers with
 //! large planes, one product per kernel tap on padded planes without im2col. On CPUs with
-//! AVX2 and without AVX-512, the stride-1 forward products with large planes run a
-//! register-blocked direct convolution instead ([`direct`]). Behind [`conv2d`]:
+//! AVX-512 or AVX2 + FMA, the stride-1 forward products with large planes run a
+//! register-blocked direct convolution instead ([`direct`], the widest kernel the CPU runs). Behind [`conv2d`]:
 //!
 //! - on a flex device (plain or autodiff) with dilation 1, one group and `f32`, [`conv2d`] runs
 //!   these kernels, with a hand-written backward (`fast_conv/autodiff.rs`);

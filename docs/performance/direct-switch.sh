@@ -1,16 +1,17 @@
 #!/bin/bash
-# The 2026-12-02 measurement on a CPU without AVX-512, in one session: each binary's `bench`
-# subcommand with the direct micro-kernel turned off and on (REPRO_DIRECT_CONV), interleaved
-# three times, then PyTorch and JAX. BIN holds the release binaries gloro, ssl-dynamics and
-# pes of one build; OUT receives the JSON lines. Run from the workspace root on an otherwise
-# idle machine.
+# The direct micro-kernel's choices side by side, in one session: each binary's `bench`
+# subcommand under every REPRO_DIRECT_CONV value in VALUES (default "off on"; "avx2" forces the
+# AVX2 kernel on an AVX-512 CPU), interleaved three times, then PyTorch and JAX. BIN holds the
+# release binaries gloro, ssl-dynamics and pes of one build; OUT receives the JSON lines. Run
+# from the workspace root on an otherwise idle machine.
 set -u
 BIN=${BIN:-target/release}
 OUT=${OUT:-bench-run}
 PY=${REFBENCH_PYTHON:-$HOME/refbench/bin/python}
+VALUES=${VALUES:-off on}
 mkdir -p "$OUT"
 for rep in 1 2 3; do
-  for v in off on; do
+  for v in $VALUES; do
     REPRO_DIRECT_CONV=$v "$BIN/gloro" bench --steps 20 --warmup 3 --reps 1 >> "$OUT/$v-gloro.jsonl"
     REPRO_DIRECT_CONV=$v "$BIN/ssl-dynamics" bench --steps 6 --warmup 2 >> "$OUT/$v-ssl.jsonl"
   done
