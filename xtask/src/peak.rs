@@ -94,6 +94,17 @@ pub const CORES: &[CoreSpec] = &[
     CoreSpec {
         vendor: INTEL,
         family: 6,
+        models: (106, 106),
+        name: "Ice Lake-SP",
+        fma_units: 2,
+        datapath_bits: 512,
+        source: "Intel ARK, 3rd Gen Intel Xeon Scalable (Ice Lake-SP): '# of AVX-512 FMA Units: 2'; \
+                 a register-only FMA loop (repro-core's fma_peak example) measured 60-63 fp32 FLOPs per \
+                 cycle per core at the nominal clock on one",
+    },
+    CoreSpec {
+        vendor: INTEL,
+        family: 6,
         models: (143, 143),
         name: "Sapphire Rapids",
         fma_units: 2,
@@ -314,6 +325,18 @@ mod tests {
             model_name: name.into(),
             cpu_mhz: Some(1500.0),
         }
+    }
+
+    /// The clock from the model name's "@ 2.80GHz" (a virtual machine's `cpu MHz` may differ).
+    #[test]
+    fn ice_lake_peak_by_hand() {
+        let text = "vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 106\n\
+            model name\t: Intel(R) Xeon(R) Processor @ 2.80GHz\ncpu MHz\t\t: 2793.436\n";
+        let peak = Peak::of(Cpu::parse(text).unwrap(), Some(512)).unwrap();
+        assert_eq!(peak.core.name, "Ice Lake-SP");
+        assert_eq!(peak.clock_source, "model name");
+        // 2 cores × 2 FMA units × 16 lanes × 2 × 2800 MHz
+        assert!((peak.gflops(2) - 358.4).abs() < 1e-9, "{}", peak.gflops(2));
     }
 
     #[test]
