@@ -54,6 +54,9 @@ fn chains_256(iters: u64) -> f32 {
         .sum()
 }
 
+/// A vector kind: its name, whether this CPU has it, fp32 lanes, and its loop.
+type Kind = (&'static str, bool, usize, fn(u64) -> f32);
+
 /// GFLOP/s of `threads` threads each running `run(iters)`, best of three.
 fn rate(threads: usize, lanes: usize, iters: u64, run: fn(u64) -> f32) -> f64 {
     let flops = (threads as u64 * iters * (CHAINS * lanes * 2) as u64) as f64;
@@ -91,7 +94,7 @@ fn main() {
         ghz.map_or("unknown".into(), |g| format!("{g} GHz"))
     );
     let iters = 100_000_000;
-    let kinds: [(&str, bool, usize, fn(u64) -> f32); 2] = [
+    let kinds: [Kind; 2] = [
         ("avx512", std::is_x86_feature_detected!("avx512f"), 16, |n| {
             // SAFETY: only called where AVX-512F was detected.
             unsafe { chains_512(n) }
