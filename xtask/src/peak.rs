@@ -99,7 +99,7 @@ pub const CORES: &[CoreSpec] = &[
         fma_units: 2,
         datapath_bits: 512,
         source: "Intel ARK, 3rd Gen Intel Xeon Scalable (Ice Lake-SP): '# of AVX-512 FMA Units: 2'; \
-                 a register-only FMA loop (repro-core's fma_peak example) measured 60-63 fp32 FLOPs per \
+                 a register-only FMA loop (xtask's fma_peak example) measured 60-63 fp32 FLOPs per \
                  cycle per core at the nominal clock on one",
     },
     CoreSpec {

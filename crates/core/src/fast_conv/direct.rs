@@ -64,7 +64,7 @@ impl Kernel {
 }
 
 /// The largest block, for edge buffers.
-const MAX_BLOCK: usize = 8 * 48;
+const MAX_BLOCK: usize = Kernel::Avx512.mr() * Kernel::Avx512.nr();
 
 /// Environment variable that chooses the micro-kernel: `off` (or `0`, `false`) for the `gemm`
 /// path, `avx2` for the AVX2 kernel where AVX-512 is present; unset, the widest the CPU runs.

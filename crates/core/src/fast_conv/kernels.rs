@@ -951,11 +951,13 @@ mod tests {
     /// blocks): against the definition.
     #[test]
     fn direct_path_matches_the_definition() {
-        let cases = STRIDE_1.into_iter().chain([
-            ([2, 16, 16, 16], [7, 16, 3, 3], [1, 1]),
-            ([1, 5, 16, 16], [16, 5, 3, 3], [1, 1]),
-        ]);
-        let cases: Vec<_> = cases.collect();
+        let cases: Vec<_> = STRIDE_1
+            .into_iter()
+            .chain([
+                ([2, 16, 16, 16], [7, 16, 3, 3], [1, 1]),
+                ([1, 5, 16, 16], [16, 5, 3, 3], [1, 1]),
+            ])
+            .collect();
         for kernel in direct::Kernel::ALL {
             if !kernel.supported() {
                 eprintln!("skipped: this CPU cannot run the {kernel:?} direct micro-kernel");

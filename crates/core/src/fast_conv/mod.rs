@@ -9,7 +9,8 @@
 //! crate ([`kernels`]): im2col + one product per chunk of images, or, for stride-1 layers with
 //! large planes, one product per kernel tap on padded planes without im2col. On CPUs with
 //! AVX-512 or AVX2 + FMA, the stride-1 forward products with large planes run a
-//! register-blocked direct convolution instead ([`direct`], the widest kernel the CPU runs). Behind [`conv2d`]:
+//! register-blocked direct convolution instead ([`direct`], the widest kernel the CPU runs).
+//! Behind [`conv2d`]:
 //!
 //! - on a flex device (plain or autodiff) with dilation 1, one group and `f32`, [`conv2d`] runs
 //!   these kernels, with a hand-written backward (`fast_conv/autodiff.rs`);

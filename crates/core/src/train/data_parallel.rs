@@ -226,9 +226,9 @@ mod tests {
         state: RunningState<Tensor<1>>,
     }
 
-    /// `n` uniform draws in [−1, 1) from a host generator: the device's generator is one per process and
-    /// the other unit tests draw from it concurrently, so runs that must see the same numbers
-    /// cannot take them from it.
+    /// `n` uniform draws in [−1, 1) from a host generator: the device's generator is one per
+    /// process and the other unit tests draw from it concurrently, so runs that must see the
+    /// same numbers cannot take them from it.
     fn host_uniform(n: usize, seed: u64) -> Vec<f32> {
         let mut rng = StdRng::seed_from_u64(seed);
         (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()

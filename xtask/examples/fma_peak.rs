@@ -2,10 +2,10 @@
 //! 16 independent accumulator chains (enough to cover the FMA latency on two units), on one
 //! thread and on every thread at once, for 512-bit (AVX-512) and 256-bit (AVX2 + FMA) vectors.
 //! It prints GFLOP/s (2 FLOPs per lane per FMA) and, per core, FLOPs per cycle at the nominal
-//! clock of `/proc/cpuinfo`'s model name: 64 per cycle means two 512-bit FMA units at that
+//! clock (`xtask::peak::Cpu::nominal_mhz`, the rule `cargo xtask bench` uses): 64 per cycle means two 512-bit FMA units at that
 //! clock, 32 one unit (or a 256-bit datapath). Turbo clocks read as more than the units give.
 //!
-//! `cargo run --release -p repro-core --example fma_peak`
+//! `cargo run --release -p xtask --example fma_peak`
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -73,22 +73,12 @@ fn rate(threads: usize, lanes: usize, iters: u64, run: fn(u64) -> f32) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn nominal_ghz() -> Option<f64> {
-    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    let name = info.lines().find(|l| l.starts_with("model name"))?;
-    name.split('@')
-        .nth(1)?
-        .trim()
-        .strip_suffix("GHz")?
-        .trim()
-        .parse()
-        .ok()
-}
-
 #[cfg(target_arch = "x86_64")]
 fn main() {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let ghz = nominal_ghz();
+    let ghz = xtask::peak::Cpu::detect()
+        .and_then(|cpu| cpu.nominal_mhz())
+        .map(|(mhz, _)| mhz / 1e3);
     println!(
         "threads {threads}, nominal clock {}",
         ghz.map_or("unknown".into(), |g| format!("{g} GHz"))
