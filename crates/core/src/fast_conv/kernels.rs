@@ -3,10 +3,11 @@
 //! threads; and, for stride-1 convolutions with large outputs and few output channels, an
 //! implicit path without im2col: one product per kernel tap on zero-padded planes read in
 //! place (`Planes`), or, on CPUs that prefer it, the direct micro-kernel of [`super::direct`]
-//! on the same planes. Layouts are Burn's: `x` `[B, C, H, W]`, `w` `[O, C, kh, kw]`, `y` `[B, O, Ho, Wo]`,
+//! on the same planes. Strided convolutions whose kernel sides are multiples of their strides
+//! go to `space_to_depth` instead. Layouts are Burn's: `x` `[B, C, H, W]`, `w` `[O, C, kh, kw]`, `y` `[B, O, Ho, Wo]`,
 //! all contiguous row-major. Dilation 1 and one group only (the caller checks).
 
-use super::direct;
+use super::{direct, space_to_depth};
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -297,7 +298,7 @@ fn gather_out(g: &Geometry, dy: &[f32], nb: usize, dst: &mut [f32]) {
 
 /// `dst := (accumulate ? dst : 0) + lhs·rhs` with explicit strides (row stride, column stride).
 #[allow(clippy::too_many_arguments)]
-fn matmul(
+pub(super) fn matmul(
     m: usize,
     n: usize,
     k: usize,
@@ -345,7 +346,9 @@ fn matmul(
 /// prefers it (`forward_direct`); otherwise those with few output channels take the implicit
 /// path (`forward_implicit`), the others im2col (`forward_im2col`).
 pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
-    if let Some(kernel) = g.direct_forward() {
+    if g.space_to_depth() {
+        space_to_depth::forward(g, x, w)
+    } else if let Some(kernel) = g.direct_forward() {
         forward_direct(kernel, g, x, w)
     } else if g.implicit_forward() {
         forward_implicit(g, x, w)
@@ -392,7 +395,9 @@ fn forward_im2col(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 /// Small strided planes (under 256 pixels) go through the scatter instead, which is faster
 /// there than s² tiny products.
 pub fn backward_x(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
-    if g.stride != [1, 1] && g.h * g.w < 256 {
+    if g.space_to_depth() {
+        space_to_depth::backward_x(g, dy, w)
+    } else if g.stride != [1, 1] && g.h * g.w < 256 {
         backward_x_scatter(g, dy, w)
     } else {
         backward_x_phases(g, dy, w)
@@ -531,7 +536,9 @@ fn backward_x_scatter(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
 /// Stride-1 convolutions with large outputs and few output channels take the implicit path
 /// (`backward_w_implicit`).
 pub fn backward_w(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    if g.implicit() {
+    if g.space_to_depth() {
+        space_to_depth::backward_w(g, x, dy)
+    } else if g.implicit() {
         backward_w_implicit(g, x, dy)
     } else {
         backward_w_im2col(g, x, dy)
@@ -564,7 +571,7 @@ fn backward_w_im2col(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 /// consecutive groups, one accumulator per group (filled by `f(group's units, acc)`, groups
 /// in parallel), the accumulators then added in group order. The grouping depends only on
 /// `units`, so the result does not depend on the thread count or rayon's scheduling.
-fn sum_in_groups(
+pub(super) fn sum_in_groups(
     units: usize,
     len: usize,
     f: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
@@ -710,7 +717,7 @@ fn forward_direct(kernel: direct::Kernel, g: &Geometry, x: &[f32], w: &[f32]) ->
 
 /// Parallelism inside each product when `tasks` run side by side: none when the tasks already
 /// occupy the threads.
-fn inner_parallelism(tasks: usize) -> Parallelism {
+pub(super) fn inner_parallelism(tasks: usize) -> Parallelism {
     let threads = rayon::current_num_threads();
     if tasks >= threads || threads <= 1 {
         Parallelism::None
@@ -808,11 +815,11 @@ fn units_per_group(units: usize) -> usize {
 pub const SUM_GROUPS: usize = 8;
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Direct seven-loop convolution, the definition the kernels must agree with.
-    fn reference(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    pub(in super::super) fn reference(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
         let mut y = vec![0.0f32; g.batch * g.c_out * g.l()];
         for b in 0..g.batch {
             for o in 0..g.c_out {
@@ -841,7 +848,7 @@ mod tests {
         y
     }
 
-    fn noise(n: usize, seed: u64) -> Vec<f32> {
+    pub(in super::super) fn noise(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
@@ -855,12 +862,12 @@ mod tests {
             .collect()
     }
 
-    fn dot(a: &[f32], b: &[f32]) -> f64 {
+    pub(in super::super) fn dot(a: &[f32], b: &[f32]) -> f64 {
         a.iter().zip(b).map(|(a, b)| *a as f64 * *b as f64).sum()
     }
 
     /// (x shape, weight shape, stride, padding)
-    type Case = ([usize; 4], [usize; 4], [usize; 2], [usize; 2]);
+    pub(in super::super) type Case = ([usize; 4], [usize; 4], [usize; 2], [usize; 2]);
     const CASES: [Case; 6] = [
         ([3, 2, 7, 6], [4, 2, 3, 3], [1, 1], [1, 1]),
         ([5, 1, 28, 28], [16, 1, 4, 4], [2, 2], [1, 1]),

@@ -10,6 +10,9 @@
 //! large planes, one product per kernel tap on padded planes without im2col. On CPUs with
 //! AVX-512 or AVX2 + FMA, the stride-1 forward products with large planes run a
 //! register-blocked direct convolution instead ([`direct`], the widest kernel the CPU runs).
+//! Strided layers whose kernel sides are multiples of their strides (GloRo's 4 × 4, stride-2
+//! downsampling) are rearranged space-to-depth into stride-1 convolutions over `C·s₀·s₁`
+//! channels, all three products without im2col (`fast_conv/space_to_depth.rs`).
 //! Behind [`conv2d`]:
 //!
 //! - on a flex device (plain or autodiff) with dilation 1, one group and `f32`, [`conv2d`] runs
@@ -27,6 +30,7 @@ pub mod direct;
 #[cfg(feature = "flex")]
 mod flex;
 pub mod kernels;
+mod space_to_depth;
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;

@@ -1,6 +1,7 @@
-//! Times the three conv2d products of every distinct ResNet-18 (CIFAR stem) conv layer at batch
-//! 64 with `repro_core::fast_conv::kernels`, in ms and GFLOP/s.
-//! `cargo run --release -p repro-core --example resnet_convs`
+//! Times the three conv2d products of every distinct conv layer of a benchmark network with
+//! `repro_core::fast_conv::kernels`, in ms and GFLOP/s, at the benchmark's batch size:
+//! `cargo run --release -p repro-core --example conv_layers [resnet18|gloro-2c2f|gloro-6c2f]`
+//! (default `resnet18`: ResNet-18 with the CIFAR stem, batch 64; the GloRo nets at batch 256).
 use repro_core::fast_conv::kernels::{Geometry, backward_w, backward_x, forward};
 use std::time::Instant;
 
@@ -17,25 +18,47 @@ fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// `(cin, hw, cout, k, stride, pad, count in the network)` of ResNet-18's conv layers.
+const RESNET18: [(usize, usize, usize, usize, usize, usize, usize); 11] = [
+    (3, 32, 64, 3, 1, 1, 1),
+    (64, 32, 64, 3, 1, 1, 4),
+    (64, 32, 128, 3, 2, 1, 1),
+    (64, 32, 128, 1, 2, 0, 1),
+    (128, 16, 128, 3, 1, 1, 3),
+    (128, 16, 256, 3, 2, 1, 1),
+    (128, 16, 256, 1, 2, 0, 1),
+    (256, 8, 256, 3, 1, 1, 3),
+    (256, 8, 512, 3, 2, 1, 1),
+    (256, 8, 512, 1, 2, 0, 1),
+    (512, 4, 512, 3, 1, 1, 3),
+];
+
+/// The same for GloRo's 2C2F (MNIST) and 6C2F (CIFAR-10) bodies.
+const GLORO_2C2F: [(usize, usize, usize, usize, usize, usize, usize); 2] =
+    [(1, 28, 16, 4, 2, 1, 1), (16, 14, 32, 4, 2, 1, 1)];
+const GLORO_6C2F: [(usize, usize, usize, usize, usize, usize, usize); 6] = [
+    (3, 32, 32, 3, 1, 1, 1),
+    (32, 32, 32, 3, 1, 1, 1),
+    (32, 32, 32, 4, 2, 1, 1),
+    (32, 16, 64, 3, 1, 1, 1),
+    (64, 16, 64, 3, 1, 1, 1),
+    (64, 16, 64, 4, 2, 1, 1),
+];
+
 fn main() {
-    let b = 64;
-    // (cin, hw, cout, k, stride, pad, count in the network)
-    let layers = [
-        (3, 32, 64, 3, 1, 1, 1),
-        (64, 32, 64, 3, 1, 1, 4),
-        (64, 32, 128, 3, 2, 1, 1),
-        (64, 32, 128, 1, 2, 0, 1),
-        (128, 16, 128, 3, 1, 1, 3),
-        (128, 16, 256, 3, 2, 1, 1),
-        (128, 16, 256, 1, 2, 0, 1),
-        (256, 8, 256, 3, 1, 1, 3),
-        (256, 8, 512, 3, 2, 1, 1),
-        (256, 8, 512, 1, 2, 0, 1),
-        (512, 4, 512, 3, 1, 1, 3),
-    ];
+    let net = std::env::args().nth(1).unwrap_or_else(|| "resnet18".into());
+    let (b, layers): (usize, &[_]) = match net.as_str() {
+        "resnet18" => (64, &RESNET18),
+        "gloro-2c2f" => (256, &GLORO_2C2F),
+        "gloro-6c2f" => (256, &GLORO_6C2F),
+        other => {
+            eprintln!("conv_layers: unknown network `{other}`; expected resnet18, gloro-2c2f or gloro-6c2f");
+            std::process::exit(2);
+        }
+    };
     println!("layer                      fwd_ms  dx_ms  dw_ms   fwd  dx  dw GFLOP/s");
     let mut total = [0.0f64; 3];
-    for (cin, hw, cout, k, s, p, count) in layers {
+    for &(cin, hw, cout, k, s, p, count) in layers {
         let g = Geometry::new([b, cin, hw, hw], [cout, cin, k, k], [s, s], [p, p]).unwrap();
         let x: Vec<f32> = (0..b * cin * hw * hw)
             .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
