@@ -3,7 +3,9 @@
 # interleaved REPS times (default 3), then PyTorch. BIN holds before/ and after/, each with
 # both binaries; OUT receives the JSON lines. PARTS picks the crates (default "gloro ssl").
 # With REF_EACH_REP=1 PyTorch runs inside every repetition as well, after the two binaries,
-# so that each ratio compares runs minutes apart on a machine whose speed drifts. BYOL runs
+# so that each ratio compares runs minutes apart on a machine whose speed drifts. With
+# ALTERNATE=1 the even repetitions run after/ before before/ (two builds of the same code
+# differed by 7 % on average in the fixed order on one machine). BYOL runs
 # SSL_STEPS steps after SSL_WARMUP (ours and PyTorch's alike), the GloRo workloads 20 after 3.
 # Run from the workspace root on an otherwise idle machine.
 set -u
@@ -15,6 +17,7 @@ SSL_WARMUP=${SSL_WARMUP:-3}
 PARTS=${PARTS:-gloro ssl}
 REPS=${REPS:-3}
 REF_EACH_REP=${REF_EACH_REP:-0}
+ALTERNATE=${ALTERNATE:-0}
 mkdir -p "$OUT"
 reference() {
   for part in $PARTS; do
@@ -25,7 +28,9 @@ reference() {
   done
 }
 for rep in $(seq "$REPS"); do
-  for v in before after; do
+  order="before after"
+  if [ "$ALTERNATE" = 1 ] && [ $((rep % 2)) = 0 ]; then order="after before"; fi
+  for v in $order; do
     for part in $PARTS; do
       case $part in
         gloro) "$BIN/$v/gloro" bench --steps 20 --warmup 3 --reps 1 >> "$OUT/$v-gloro.jsonl" ;;
