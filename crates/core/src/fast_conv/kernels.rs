@@ -106,14 +106,11 @@ impl Geometry {
         self.c_out * self.l()
     }
 
-    /// Images per chunk: enough columns (≥ 256) for an efficient product, few enough that
-    /// the column buffer stays near the cache (≤ 4 MiB) and every thread gets chunks.
+    /// Images per chunk: as [`Self::chunk_w`], and few enough that every thread gets chunks.
     fn chunk(&self) -> usize {
         let threads = rayon::current_num_threads().max(1);
-        let by_width = 256usize.div_ceil(self.l().max(1));
-        let by_memory = ((1 << 20) / (self.k() * self.l()).max(1)).max(1);
         let by_threads = self.batch.div_ceil(threads).max(1);
-        by_width.min(by_memory).min(by_threads).max(1)
+        self.chunk_w().min(by_threads)
     }
 
     /// Inner parallelism of the products: none when the chunks already occupy the threads.
@@ -121,10 +118,11 @@ impl Geometry {
         inner_parallelism(self.batch.div_ceil(self.chunk()))
     }
 
-    /// Images per chunk of the weight gradient by im2col: as [`Self::chunk`] without the
-    /// bound by the thread count, so that the chunks, and with them the order in which
-    /// [`sum_in_groups`] adds them, follow the geometry only. Where fewer chunks than threads
-    /// result, each product runs on several threads instead ([`inner_parallelism`]). (A floor
+    /// Images per chunk of the weight gradient by im2col: enough columns (≥ 256) for an
+    /// efficient product, few enough that the column buffer stays near the cache (≤ 4 MiB).
+    /// It does not follow the thread count, so that the chunks, and with them the order in
+    /// which [`sum_in_groups`] adds them, follow the geometry only. Where fewer chunks than
+    /// threads result, each product runs on several threads instead ([`inner_parallelism`]). (A floor
     /// of [`SUM_GROUPS`] chunks, as in `space_to_depth`, made ResNet-18's 4 × 4 weight
     /// gradients 15–20 % slower by narrowing their products; on two threads at batch 64 this
     /// rule gives every ResNet-18 layer the chunks of the thread-bound one.)
@@ -577,7 +575,7 @@ pub fn backward_w(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 fn backward_w_im2col(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (nb, k, l, o) = (g.chunk_w(), g.k(), g.l(), g.c_out);
     let chunks = g.batch.div_ceil(nb);
-    let par = inner_parallelism(chunks.div_ceil(units_per_group(chunks)));
+    let par = group_parallelism(chunks);
     sum_in_groups(chunks, o * k, |units, acc| {
         for chunk in units {
             let (b0, b1) = (chunk * nb, ((chunk + 1) * nb).min(g.batch));
@@ -811,7 +809,7 @@ fn backward_w_implicit(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     debug_assert_eq!(g.stride, [1, 1]);
     let (pl, o, taps) = (Planes::new(g), g.c_out, g.kh * g.kw);
     let (n, k) = (pl.n(g), g.k());
-    let par = inner_parallelism(g.batch.div_ceil(units_per_group(g.batch)));
+    let par = group_parallelism(g.batch);
     sum_in_groups(g.batch, o * k, |images, acc| {
         for b in images {
             let xi = &x[b * g.image_in()..][..g.image_in()];
@@ -847,6 +845,12 @@ fn backward_w_implicit(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 /// Units per group of [`sum_in_groups`]: as even a split into [`SUM_GROUPS`] as whole units allow.
 fn units_per_group(units: usize) -> usize {
     units.div_ceil(SUM_GROUPS.min(units).max(1)).max(1)
+}
+
+/// Parallelism inside each product of a [`sum_in_groups`] over `units`: its groups run side by
+/// side.
+fn group_parallelism(units: usize) -> Parallelism {
+    inner_parallelism(units.div_ceil(units_per_group(units)))
 }
 
 /// How many partial sums [`backward_w`] splits the batch into (independent of the thread
