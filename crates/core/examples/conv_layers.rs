@@ -3,6 +3,7 @@
 //! `cargo run --release -p repro-core --example conv_layers [resnet18|gloro-2c2f|gloro-6c2f]`
 //! (default `resnet18`: ResNet-18 with the CIFAR stem, batch 64; the GloRo nets at batch 256).
 use repro_core::fast_conv::kernels::{Geometry, backward_w, backward_x, forward};
+use repro_core::fast_conv::winograd;
 use std::time::Instant;
 
 /// The fastest of `reps` calls, in ms, after one warm-up call (the minimum is the steadiest
@@ -74,18 +75,36 @@ fn main() {
         let f = time(reps, || drop(std::hint::black_box(forward(&g, &x, &w))));
         let dx = time(reps, || drop(std::hint::black_box(backward_x(&g, &dy, &w))));
         let dw = time(reps, || drop(std::hint::black_box(backward_w(&g, &x, &dy))));
-        for (t, v) in total.iter_mut().zip([f, dx, dw]) {
-            *t += v * count as f64;
-        }
         println!(
             "{cin:>3}x{hw:<3}->{cout:<3} k{k} s{s} x{count}   {f:7.2} {dx:6.2} {dw:6.2}  {:5.0} {:5.0} {:5.0}",
             flops / f / 1e6,
             flops / dx / 1e6,
             flops / dw / 1e6
         );
+        let mut best = [f, dx, dw];
+        if winograd::applies(&g) {
+            let f = time(reps, || drop(std::hint::black_box(winograd::forward(&g, &x, &w))));
+            let dx = time(reps, || {
+                drop(std::hint::black_box(winograd::backward_x(&g, &dy, &w)))
+            });
+            let dw = time(reps, || {
+                drop(std::hint::black_box(winograd::backward_w(&g, &x, &dy)))
+            });
+            // effective rates: the spatial convolution's FLOPs over Winograd's time
+            println!(
+                "  F(2x2,3x3) winograd        {f:7.2} {dx:6.2} {dw:6.2}  {:5.0} {:5.0} {:5.0}",
+                flops / f / 1e6,
+                flops / dx / 1e6,
+                flops / dw / 1e6
+            );
+            best = [f, dx, dw];
+        }
+        for (t, v) in total.iter_mut().zip(best) {
+            *t += v * count as f64;
+        }
     }
     println!(
-        "network total (ms): fwd {:.1} dx {:.1} dw {:.1}",
+        "network total, Winograd where it applies (ms): fwd {:.1} dx {:.1} dw {:.1}",
         total[0], total[1], total[2]
     );
 }

@@ -7,7 +7,7 @@
 //! | [`config`] | the one strict JSON configuration loader (unknown fields are errors naming file and field) |
 //! | [`backend`] | choosing the Burn device at run time (`--device flex|ndarray|wgpu`) |
 //! | [`flops`] | floating-point operations of a training step, counted from layer shapes |
-//! | [`fast_conv`] | conv2d for the flex backend as GEMM products (im2col, or one per kernel tap on padded planes for stride 1) or a direct stride-1 micro-kernel (AVX-512 or AVX2, chosen at run time); forward and backward (a Burn extension) |
+//! | [`fast_conv`] | conv2d for the flex backend as GEMM products (im2col, or one per kernel tap on padded planes for stride 1) or a direct stride-1 micro-kernel (AVX-512 or AVX2, chosen at run time), and Winograd's F(2×2, 3×3) for the layers of callers that choose it (Lavin & Gray 2016); forward and backward (a Burn extension) |
 //! | [`fused_batch_norm`] | training-mode batch norm as one pass for the statistics and one for the output, forward and backward, on flex (a Burn extension) |
 //! | [`fused_minmax`] | the MinMax activation as one pass forward and backward on flex (a Burn extension) |
 //! | [`fused_momentum`] | a step of SGD with momentum and per-block step sizes as one pass on flex, or with the gradient accumulated into the momentum by its product (a Burn extension) |

@@ -15,6 +15,7 @@ use crate::predictor::PredictorKind;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Distribution, Tensor};
+use repro_core::fast_conv::Algorithm;
 use repro_core::flops::{Product, chain, conv_out, conv2d_macs, dense_macs, forward_backward};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -113,9 +114,10 @@ pub fn flops_per_item(branch: &Branch, config: &BranchConfig, batch: usize) -> f
     byol_flops_per_item(&branch_products(branch, [32, 32]), config.projector_out, batch)
 }
 
-/// The benchmark's method config for a given encoder width (64 = ResNet-18).
-pub fn bench_config(width: usize) -> SslConfig {
-    let branch = BranchConfig::new(EncoderKind::Resnet18 { width })
+/// The benchmark's method config for a given encoder width (64 = ResNet-18) and convolution
+/// algorithm.
+pub fn bench_config(width: usize, conv: Algorithm) -> SslConfig {
+    let branch = BranchConfig::new(EncoderKind::Resnet18 { width, conv })
         .with_projector_hidden(8 * width)
         .with_projector_out(128);
     let dp = DirectPredConfig {
@@ -128,6 +130,7 @@ pub fn bench_config(width: usize) -> SslConfig {
 /// Runs `warmup` untimed and `steps` timed training steps with batch `batch` on `device`.
 pub fn run_bench(
     width: usize,
+    conv: Algorithm,
     batch: usize,
     steps: usize,
     warmup: usize,
@@ -135,7 +138,7 @@ pub fn run_bench(
 ) -> Result<BenchResult> {
     let device = device.clone().autodiff();
     device.seed(0);
-    let mut trainer = SslTrainer::new(bench_config(width), &device)?;
+    let mut trainer = SslTrainer::new(bench_config(width, conv), &device)?;
     let flops_per_item = match &trainer.target {
         Some(target) => flops_per_item(target, &trainer.config.branch, batch),
         None => f64::NAN,
@@ -185,7 +188,7 @@ mod tests {
     #[cfg(feature = "flex")]
     #[test]
     fn resnet18_products_match_the_published_forward_count() {
-        let config = bench_config(64).branch;
+        let config = bench_config(64, Algorithm::Winograd).branch;
         let branch = config.init(&Device::flex());
         let products = branch_products(&branch, [32, 32]);
         // 1 stem + 16 block convolutions + 3 shortcuts + 2 projector layers.

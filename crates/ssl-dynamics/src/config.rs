@@ -101,11 +101,7 @@ mod tests {
             if name.starts_with("cifar10") || name.starts_with("stl10") {
                 // The paper's Sec. 6 recipe: ResNet-18, batch 128, 100 epochs.
                 assert_eq!((cfg.batch, cfg.epochs), (128, 100), "{name}");
-                assert_eq!(
-                    cfg.ssl.branch.encoder,
-                    EncoderKind::Resnet18 { width: 64 },
-                    "{name}"
-                );
+                assert_eq!(cfg.ssl.branch.encoder, EncoderKind::resnet18(64), "{name}");
             }
             n += 1;
         }
@@ -128,6 +124,51 @@ mod tests {
         let e = PretrainConfig::parse(&text, "typo.json").unwrap_err().to_string();
         assert!(e.starts_with("typo.json: field `ssl.predictor"), "{e}");
         assert!(e.contains("unknown field `rhoo`"), "{e}");
+    }
+
+    /// The ResNet encoder's `conv` key: Winograd when absent, `spatial` when asked, and an
+    /// error naming the field for anything else.
+    #[test]
+    fn the_resnet_conv_algorithm_defaults_to_winograd_and_reads_spatial() {
+        use repro_core::fast_conv::Algorithm;
+        let path = configs_dir().join("cifar10-byol-directpred.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let conv = |text: &str| match PretrainConfig::parse(text, "conv.json")
+            .unwrap()
+            .ssl
+            .branch
+            .encoder
+        {
+            EncoderKind::Resnet18 { conv, .. } => conv,
+            other => panic!("{other:?}"),
+        };
+        let explicit = "\"width\": 64,\n        \"conv\": \"winograd\"";
+        assert!(text.contains(explicit), "the shipped config names its algorithm");
+        assert_eq!(conv(&text), Algorithm::Winograd);
+        assert_eq!(
+            conv(&text.replacen(explicit, "\"width\": 64", 1)),
+            Algorithm::Winograd
+        );
+        let spatial = text.replacen("\"conv\": \"winograd\"", "\"conv\": \"spatial\"", 1);
+        assert_eq!(conv(&spatial), Algorithm::Spatial);
+        let bad = text.replacen("\"conv\": \"winograd\"", "\"conv\": \"fft\"", 1);
+        let e = PretrainConfig::parse(&bad, "conv.json").unwrap_err().to_string();
+        assert!(e.starts_with("conv.json: field `ssl.branch.encoder"), "{e}");
+        assert!(e.contains("fft"), "{e}");
+    }
+
+    /// The encoder built from a config computes its convolutions as the config says.
+    #[cfg(feature = "flex")]
+    #[test]
+    fn the_built_encoder_follows_the_configs_conv_algorithm() {
+        use repro_core::fast_conv::Algorithm;
+        for conv in [Algorithm::Spatial, Algorithm::Winograd] {
+            let mut cfg = crate::nets::BranchConfig::new(EncoderKind::resnet18(8));
+            cfg.encoder = EncoderKind::Resnet18 { width: 8, conv };
+            let branch = cfg.init(&burn::tensor::Device::flex());
+            let resnet = branch.encoder.resnet.expect("a ResNet encoder");
+            assert_eq!(resnet.conv_algorithm, conv);
+        }
     }
 
     #[test]

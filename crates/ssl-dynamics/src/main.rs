@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use repro_core::DeviceArgs;
 use repro_core::data::DataArgs;
+use repro_core::fast_conv::Algorithm;
 use repro_core::train::{RunArgs, RunDir};
 use ssl_dynamics::bench::run_bench;
 use ssl_dynamics::config::PretrainConfig;
@@ -124,6 +125,9 @@ enum Command {
         width: usize,
         #[arg(long, default_value_t = 64)]
         batch: usize,
+        /// How ResNet's 3×3 stride-1 convolutions are computed on flex.
+        #[arg(long, value_enum, default_value_t = Algorithm::Winograd)]
+        conv: Algorithm,
     },
 }
 
@@ -266,9 +270,10 @@ fn main() -> Result<()> {
             warmup,
             width,
             batch,
+            conv,
         } => {
             let (_, device) = cli.device.device()?;
-            let r = run_bench(width, batch, steps, warmup, &device)?;
+            let r = run_bench(width, conv, batch, steps, warmup, &device)?;
             eprintln!(
                 "DirectPred host work {:.2}% of the step (eigendecomposition {:.3}%)",
                 100.0 * r.directpred_share,

@@ -8,6 +8,7 @@
 use burn::module::{Module, RunningState};
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor};
+use repro_core::fast_conv::Algorithm;
 use repro_core::models::{ConvBlockConfig, ConvNet, ConvNetConfig, ResNet, ResNetConfig};
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +103,10 @@ pub enum EncoderKind {
     Resnet18 {
         /// Channels of the first stage (64 is standard).
         width: usize,
+        /// How its 3×3 stride-1 convolutions are computed on flex: `winograd` (the default;
+        /// F(2×2, 3×3), faster) or `spatial`.
+        #[serde(default = "winograd")]
+        conv: Algorithm,
     },
     /// Conv blocks `3×3 conv → BN → ReLU` with the given channels and strides, then global
     /// average pooling: a small encoder for CPU runs.
@@ -113,7 +118,20 @@ pub enum EncoderKind {
     },
 }
 
+/// The ResNet encoder's default convolution algorithm.
+fn winograd() -> Algorithm {
+    Algorithm::Winograd
+}
+
 impl EncoderKind {
+    /// ResNet-18 of `width` with Winograd's 3×3 convolutions.
+    pub fn resnet18(width: usize) -> Self {
+        EncoderKind::Resnet18 {
+            width,
+            conv: Algorithm::Winograd,
+        }
+    }
+
     /// The small CPU encoder: 32, 64, 128 channels, each conv with stride 2 (28 → 14 → 7 → 4)
     /// → 128-d features (about 2.1 M multiply-adds per 28×28 image, like the earlier
     /// 16/32/64 stride-1/2/2 net, but with a 15-pixel instead of a 9-pixel receptive field, so the
@@ -217,7 +235,9 @@ impl BranchConfig {
     pub fn validate(&self, origin: &str) -> Result<(), repro_core::Error> {
         let invalid = |field: &str, message: &str| Err(repro_core::Error::invalid(origin, field, message));
         match &self.encoder {
-            EncoderKind::Resnet18 { width: 0 } => return invalid("ssl.branch.encoder.width", "at least 1"),
+            EncoderKind::Resnet18 { width: 0, .. } => {
+                return invalid("ssl.branch.encoder.width", "at least 1");
+            }
             EncoderKind::SmallConv { channels, strides } => {
                 if channels.is_empty() || channels.contains(&0) {
                     return invalid("ssl.branch.encoder.channels", "one or more positive widths");
@@ -246,7 +266,7 @@ impl BranchConfig {
     /// Width of the encoder's pooled features.
     pub fn feature_dim(&self) -> usize {
         match &self.encoder {
-            EncoderKind::Resnet18 { width } => 8 * width,
+            EncoderKind::Resnet18 { width, .. } => 8 * width,
             EncoderKind::SmallConv { channels, .. } => *channels.last().unwrap_or(&1),
         }
     }
@@ -254,11 +274,12 @@ impl BranchConfig {
     /// A freshly initialised branch on `device`.
     pub fn init(&self, device: &Device) -> Branch {
         let encoder = match &self.encoder {
-            EncoderKind::Resnet18 { width } => Encoder {
+            EncoderKind::Resnet18 { width, conv } => Encoder {
                 resnet: Some(
                     ResNetConfig::new()
                         .with_in_channels(self.in_channels)
                         .with_width(*width)
+                        .with_conv_algorithm(*conv)
                         .init(device),
                 ),
                 conv: None,

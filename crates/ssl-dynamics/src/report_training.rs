@@ -782,7 +782,7 @@ fn published(anchors: &Anchors) -> String {
 fn encoder_dim(e: &crate::nets::EncoderKind) -> usize {
     match e {
         crate::nets::EncoderKind::SmallConv { channels, .. } => channels.last().copied().unwrap_or(0),
-        crate::nets::EncoderKind::Resnet18 { width } => 8 * width,
+        crate::nets::EncoderKind::Resnet18 { width, .. } => 8 * width,
     }
 }
 

@@ -178,7 +178,15 @@ fn saved_encoder_reloads_to_identical_features() {
 
 #[test]
 fn bench_runs_the_real_training_step_at_toy_size() {
-    let r = ssl_dynamics::bench::run_bench(4, 8, 2, 1, &Device::flex()).unwrap();
+    let r = ssl_dynamics::bench::run_bench(
+        4,
+        repro_core::fast_conv::Algorithm::Winograd,
+        8,
+        2,
+        1,
+        &Device::flex(),
+    )
+    .unwrap();
     assert_eq!(r.workload, "byol-resnet18");
     assert!(r.items_per_s > 0.0 && r.step_ms > 0.0);
     assert!(r.eig_share < 0.5 && r.eig_share > 0.0, "{r:?}");

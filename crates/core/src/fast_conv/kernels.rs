@@ -159,7 +159,7 @@ fn with_buffer<R>(
 }
 
 /// Runs `f` with two scratch buffers of the given lengths ([`with_buffer`]).
-fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+pub(super) fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
     with_buffer(&COL, a, |col| with_buffer(&TMP, b, |tmp| f(col, tmp)))
 }
 
@@ -849,7 +849,7 @@ fn units_per_group(units: usize) -> usize {
 
 /// Parallelism inside each product of a [`sum_in_groups`] over `units`: its groups run side by
 /// side.
-fn group_parallelism(units: usize) -> Parallelism {
+pub(super) fn group_parallelism(units: usize) -> Parallelism {
     inner_parallelism(units.div_ceil(units_per_group(units)))
 }
 

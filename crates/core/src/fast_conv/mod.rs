@@ -13,7 +13,9 @@
 //! Strided layers whose kernel sides are multiples of their strides (GloRo's 4 × 4, stride-2
 //! downsampling) are rearranged space-to-depth into stride-1 convolutions over `C·s₀·s₁`
 //! channels, all three products without im2col (`fast_conv/space_to_depth.rs`).
-//! Behind [`conv2d`]:
+//! Callers that choose [`Algorithm::Winograd`] get Winograd's F(2×2, 3×3) ([`winograd`]) for
+//! their 3 × 3, stride-1, padding-1 layers: 2.25 × fewer multiplications, with rounding that
+//! differs from the spatial sums in the last bits. Behind [`conv2d`]:
 //!
 //! - on a flex device (plain or autodiff) with dilation 1, one group and `f32`, [`conv2d`] runs
 //!   these kernels, with a hand-written backward (`fast_conv/autodiff.rs`);
@@ -31,6 +33,7 @@ pub mod direct;
 mod flex;
 pub mod kernels;
 mod space_to_depth;
+pub mod winograd;
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -51,6 +54,7 @@ pub trait GemmConv: Backend {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
+        algorithm: Algorithm,
     ) -> FloatTensor<Self>;
     /// Gradient of the convolution with respect to `x` (whose shape it takes from `x`).
     fn gemm_conv2d_x_backward(
@@ -58,6 +62,7 @@ pub trait GemmConv: Backend {
         weight: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         options: ConvOptions<2>,
+        algorithm: Algorithm,
     ) -> FloatTensor<Self>;
     /// Gradient of the convolution with respect to `weight`.
     fn gemm_conv2d_weight_backward(
@@ -65,7 +70,22 @@ pub trait GemmConv: Backend {
         weight: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         options: ConvOptions<2>,
+        algorithm: Algorithm,
     ) -> FloatTensor<Self>;
+}
+
+/// How the products of a 3 × 3, stride-1, padding-1 convolution are computed on flex (other
+/// layers, and other backends, ignore it).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Algorithm {
+    /// Every output the sum of its `C·kh·kw` products in the spatial domain ([`kernels`]).
+    #[default]
+    Spatial,
+    /// Winograd's F(2×2, 3×3) where [`winograd::applies`], the spatial products elsewhere.
+    Winograd,
 }
 
 /// What the [`kernels`] handle: one group, dilation 1, symmetric padding, `f32`.
@@ -88,16 +108,33 @@ pub fn accelerated(x: &Tensor<4>, options: &ConvOptions<2>) -> bool {
 }
 
 /// 2-D convolution, `x` `[B, C, H, W]`, `weight` `[O, C, kh, kw]`, `bias` `[O]`: the same
-/// result and gradients as `burn::tensor::module::conv2d`, faster on flex (module docs).
+/// result and gradients as `burn::tensor::module::conv2d`, faster on flex (module docs); the
+/// spatial products ([`Algorithm::Spatial`]).
 pub fn conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
+    conv2d_with(x, weight, bias, options, Algorithm::Spatial)
+}
+
+/// [`conv2d`] with the products of 3 × 3, stride-1, padding-1 layers chosen by `algorithm`.
+pub fn conv2d_with(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    algorithm: Algorithm,
+) -> Tensor<4> {
     #[cfg(feature = "flex")]
     if accelerated(&x, &options) {
-        let y = <Dispatch as GemmConv>::gemm_conv2d(x.into_dispatch(), weight.into_dispatch(), options);
+        let y = <Dispatch as GemmConv>::gemm_conv2d(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            options,
+            algorithm,
+        );
         let y = Tensor::<4>::from_dispatch(y);
         return match bias {
             Some(b) => {
@@ -107,19 +144,32 @@ pub fn conv2d(
             None => y,
         };
     }
+    #[cfg(not(feature = "flex"))]
+    let _ = algorithm;
     burn::tensor::module::conv2d(x, weight, bias, options)
 }
 
 /// `conv.forward(x)` for a Burn [`Conv2d`] module, through [`conv2d`] when its padding is
 /// explicit or valid (`Same` padding goes to the module itself).
 pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    forward_with(conv, x, Algorithm::Spatial)
+}
+
+/// [`forward`] through [`conv2d_with`].
+pub fn forward_with(conv: &Conv2d, x: Tensor<4>, algorithm: Algorithm) -> Tensor<4> {
     let pairs = match conv.padding {
         PaddingConfig2d::Valid => [(0, 0), (0, 0)],
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
         PaddingConfig2d::Same => return conv.forward(x),
     };
     let options = ConvOptions::new_with_padding(conv.stride, pairs, conv.dilation, conv.groups);
-    conv2d(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
+    conv2d_with(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        options,
+        algorithm,
+    )
 }
 
 #[cfg(all(test, feature = "flex"))]
@@ -175,6 +225,41 @@ mod tests {
                 "{xs:?}: bias gradient"
             );
         }
+    }
+
+    /// `Algorithm::Winograd` reaches the Winograd kernels in all three products (their rounding
+    /// differs from the spatial sums'), and they agree with Burn's conv2d; other layers
+    /// ignore it.
+    #[test]
+    fn winograd_is_taken_where_chosen_and_matches_burns_conv2d() {
+        let ad = Device::flex().autodiff();
+        ad.seed(5);
+        let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        let x = Tensor::<4>::random([3, 16, 10, 12], Distribution::Normal(0.0, 1.0), &ad).require_grad();
+        let w = Tensor::<4>::random([24, 16, 3, 3], Distribution::Normal(0.0, 1.0), &ad).require_grad();
+        let probe = Tensor::<4>::random([3, 24, 10, 12], Distribution::Normal(0.0, 1.0), &ad);
+        let run = |algorithm| {
+            let y = conv2d_with(x.clone(), w.clone(), None, options.clone(), algorithm);
+            let g = (y.clone() * probe.clone()).sum().backward();
+            (y.inner(), x.grad(&g).unwrap(), w.grad(&g).unwrap())
+        };
+        let (y_w, dx_w, dw_w) = run(Algorithm::Winograd);
+        let (y_s, dx_s, dw_s) = run(Algorithm::Spatial);
+        let y_b = burn::tensor::module::conv2d(x.clone(), w.clone(), None, options.clone());
+        let g = (y_b.clone() * probe.clone()).sum().backward();
+        let (dx_b, dw_b) = (x.grad(&g).unwrap(), w.grad(&g).unwrap());
+        assert!(max_rel(y_w.clone(), y_b.inner()) < 1e-5, "values");
+        assert!(max_rel(dx_w.clone(), dx_b) < 1e-5, "input gradient");
+        assert!(max_rel(dw_w.clone(), dw_b) < 1e-5, "weight gradient");
+        let differs = |a: Tensor<4>, b: Tensor<4>| (a - b).abs().max().into_scalar::<f32>() > 0.0;
+        assert!(differs(y_w, y_s), "the forward did not take Winograd");
+        assert!(differs(dx_w, dx_s), "the input gradient did not take Winograd");
+        assert!(differs(dw_w, dw_s), "the weight gradient did not take Winograd");
+        // a strided layer is not Winograd's: both choices give the same bits
+        let strided = ConvOptions::new([2, 2], [1, 1], [1, 1], 1);
+        let a = conv2d_with(x.clone(), w.clone(), None, strided.clone(), Algorithm::Winograd);
+        let b = conv2d_with(x, w, None, strided, Algorithm::Spatial);
+        assert!(!differs(a, b));
     }
 
     #[test]
