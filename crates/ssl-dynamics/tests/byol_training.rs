@@ -191,7 +191,7 @@ fn bench_runs_the_real_training_step_at_toy_size() {
     assert!(r.items_per_s > 0.0 && r.step_ms > 0.0);
     assert!(r.eig_share < 0.5 && r.eig_share > 0.0, "{r:?}");
     // The benchmark predictor is set before use and not trained.
-    let cfg = ssl_dynamics::bench::bench_config(64);
+    let cfg = ssl_dynamics::bench::bench_config(64, repro_core::fast_conv::Algorithm::Winograd);
     match cfg.predictor {
         PredictorKind::DirectPred(c) => assert!(c.set_before_use && c.freq == 1),
         _ => panic!("bench must use DirectPred"),

@@ -377,6 +377,69 @@ mod tests {
             / scale
     }
 
+    /// `∂w` of the definition in `f64`: `Σ_{b, oh, ow} dy[b, o, oh, ow] · x[b, c, oh + i − 1, ow + j − 1]`.
+    fn weight_gradient_f64(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+        let (c, o, h, w) = (g.c_in, g.c_out, g.h, g.w);
+        let mut dw = vec![0.0f32; o * c * 9];
+        for oc in 0..o {
+            for ic in 0..c {
+                for k in 0..9 {
+                    let (i, j) = (k / 3, k % 3);
+                    let mut s = 0.0f64;
+                    for b in 0..g.batch {
+                        for oh in 0..g.ho {
+                            let ih = oh + i;
+                            if ih < 1 || ih > h {
+                                continue;
+                            }
+                            for ow in 0..g.wo {
+                                let iw = ow + j;
+                                if iw < 1 || iw > w {
+                                    continue;
+                                }
+                                let d = dy[((b * o + oc) * g.ho + oh) * g.wo + ow] as f64;
+                                s += d * x[((b * c + ic) * h + ih - 1) * w + iw - 1] as f64;
+                            }
+                        }
+                    }
+                    dw[(oc * c + ic) * 9 + k] = s as f32;
+                }
+            }
+        }
+        dw
+    }
+
+    /// At the sizes of ResNet-18's first and last Winograd layers (sums over 576 and 4608
+    /// products), the forward and weight gradient stay within 2·10⁻⁶ of the largest output
+    /// of the `f64` definition, and within 4 × the spatial products' own difference from it.
+    #[test]
+    fn rounding_at_resnet_sizes_stays_near_the_spatial_products() {
+        for (xs, o) in [([2, 64, 32, 32], 64), ([2, 512, 4, 4], 512)] {
+            let g = geometry(xs, o);
+            let x = noise(xs.iter().product(), 7);
+            let w = noise(o * xs[1] * 9, 8);
+            let dy = noise(g.batch * o * g.l(), 9);
+            let want = reference(&g, &x, &w);
+            let (ours, spatial) = (
+                rel_err(&forward(&g, &x, &w), &want),
+                rel_err(&crate::fast_conv::kernels::forward(&g, &x, &w), &want),
+            );
+            assert!(
+                ours < 2e-6 && ours < 4.0 * spatial.max(1e-7),
+                "{xs:?}: forward {ours} against spatial {spatial}"
+            );
+            let want = weight_gradient_f64(&g, &x, &dy);
+            let (ours, spatial) = (
+                rel_err(&backward_w(&g, &x, &dy), &want),
+                rel_err(&crate::fast_conv::kernels::backward_w(&g, &x, &dy), &want),
+            );
+            assert!(
+                ours < 2e-6 && ours < 4.0 * spatial.max(1e-7),
+                "{xs:?}: weight gradient {ours} against spatial {spatial}"
+            );
+        }
+    }
+
     #[test]
     fn applies_only_to_3x3_stride_1_padding_1_with_enough_channels() {
         assert!(applies(&geometry([2, 16, 8, 8], 16)));
