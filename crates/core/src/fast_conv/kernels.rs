@@ -531,6 +531,15 @@ fn phase_kernel(g: &Geometry, a: &Phase, b: &Phase, w: &[f32]) -> Vec<f32> {
     out
 }
 
+/// `w` flipped in space and transposed in channels, `[C, O, kh, kw]`: the kernel whose stride-1
+/// convolution of `dy` is a stride-1 convolution's input gradient ([`phase_kernel`] of the one
+/// phase that holds every tap).
+pub(super) fn flipped_kernel(g: &Geometry, w: &[f32]) -> Vec<f32> {
+    debug_assert_eq!(g.stride, [1, 1]);
+    let phase = |dim| Phase::new(g, dim, 0).expect("stride 1: phase 0 holds every tap and pixel");
+    phase_kernel(g, &phase(0), &phase(1), w)
+}
+
 /// Channels per block and output channels per tile of [`phase_kernel`].
 const TRANSPOSE_TILE: usize = 16;
 

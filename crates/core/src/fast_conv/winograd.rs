@@ -26,7 +26,9 @@
 //! last place (tests bound it against the definition). The conv layers that select this
 //! ([`super::Algorithm::Winograd`]) say so; every other caller keeps the spatial products.
 
-use super::kernels::{Geometry, group_parallelism, inner_parallelism, matmul, sum_in_groups, with_scratch};
+use super::kernels::{
+    Geometry, flipped_kernel, group_parallelism, inner_parallelism, matmul, sum_in_groups, with_scratch,
+};
 use rayon::prelude::*;
 
 /// Whether F(2×2, 3×3) computes this convolution: a 3 × 3 kernel, stride 1, padding 1, and at
@@ -49,6 +51,20 @@ fn chunk(g: &Geometry) -> usize {
     ((1usize << 15) / per_image).clamp(1, g.batch.max(1))
 }
 
+/// `G p` for a 3-vector `p`, `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`.
+fn g_times([a, b, e]: [f32; 3]) -> [f32; 4] {
+    [a, 0.5 * (a + b + e), 0.5 * (a - b + e), e]
+}
+
+/// `Gᵀ p` for a 4-vector `p`, `Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1]`.
+fn gt_times(p: [f32; 4]) -> [f32; 3] {
+    [
+        p[0] + 0.5 * (p[1] + p[2]),
+        0.5 * (p[1] - p[2]),
+        0.5 * (p[1] + p[2]) + p[3],
+    ]
+}
+
 /// `U_ξ[O][C] = (G g Gᵀ)_ξ` for every output and input channel: `[16][O][C]`.
 fn transform_kernel(g: &Geometry, w: &[f32]) -> Vec<f32> {
     let (o, c) = (g.c_out, g.c_in);
@@ -58,16 +74,12 @@ fn transform_kernel(g: &Geometry, w: &[f32]) -> Vec<f32> {
             // G k: 4 × 3, then (G k) Gᵀ: 4 × 4
             let mut gk = [[0.0f32; 3]; 4];
             for j in 0..3 {
-                let (a, b, e) = (k[j], k[3 + j], k[6 + j]);
-                gk[0][j] = a;
-                gk[1][j] = 0.5 * (a + b + e);
-                gk[2][j] = 0.5 * (a - b + e);
-                gk[3][j] = e;
+                for (i, v) in g_times([k[j], k[3 + j], k[6 + j]]).into_iter().enumerate() {
+                    gk[i][j] = v;
+                }
             }
-            for (i, row) in gk.iter().enumerate() {
-                let [a, b, e] = *row;
-                let t = [a, 0.5 * (a + b + e), 0.5 * (a - b + e), e];
-                for (j, v) in t.into_iter().enumerate() {
+            for (i, row) in gk.into_iter().enumerate() {
+                for (j, v) in g_times(row).into_iter().enumerate() {
                     u[((i * 4 + j) * o + oc) * c + ic] = v;
                 }
             }
@@ -216,14 +228,7 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 /// in channels (stride 1, padding 1 keep the shape).
 pub fn backward_x(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
     let (o, c) = (g.c_out, g.c_in);
-    let mut flipped = vec![0.0f32; c * o * 9];
-    for oc in 0..o {
-        for ic in 0..c {
-            for k in 0..9 {
-                flipped[(ic * o + oc) * 9 + 8 - k] = w[(oc * c + ic) * 9 + k];
-            }
-        }
-    }
+    let flipped = flipped_kernel(g, w);
     let gt = Geometry::new([g.batch, o, g.ho, g.wo], [c, o, 3, 3], [1, 1], [1, 1])
         .expect("a 3 × 3, padding-1 convolution keeps its shape");
     forward(&gt, dy, &flipped)
@@ -321,24 +326,16 @@ pub fn backward_w(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             });
         }
     });
-    // ∂g = Gᵀ ∂U G per channel pair, Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1]
-    let gt = |p: [f32; 4]| {
-        [
-            p[0] + 0.5 * (p[1] + p[2]),
-            0.5 * (p[1] - p[2]),
-            0.5 * (p[1] + p[2]) + p[3],
-        ]
-    };
+    // ∂g = Gᵀ ∂U G per channel pair
     let mut dw = vec![0.0f32; o * c * 9];
     dw.par_chunks_mut(c * 9).enumerate().for_each(|(oc, dwo)| {
         for (ic, k) in dwo.chunks_exact_mut(9).enumerate() {
             let at = |i: usize, j: usize| du[((i * 4 + j) * o + oc) * c + ic];
             // columns first: for each row i of ∂U, Gᵀ over j gives 3 values
-            let r: Vec<[f32; 3]> = (0..4)
-                .map(|i| gt([at(i, 0), at(i, 1), at(i, 2), at(i, 3)]))
-                .collect();
+            let r: [[f32; 3]; 4] =
+                std::array::from_fn(|i| gt_times([at(i, 0), at(i, 1), at(i, 2), at(i, 3)]));
             for j in 0..3 {
-                let col = gt([r[0][j], r[1][j], r[2][j], r[3][j]]);
+                let col = gt_times([r[0][j], r[1][j], r[2][j], r[3][j]]);
                 for i in 0..3 {
                     k[i * 3 + j] = col[i];
                 }
@@ -419,24 +416,27 @@ mod tests {
             let x = noise(xs.iter().product(), 7);
             let w = noise(o * xs[1] * 9, 8);
             let dy = noise(g.batch * o * g.l(), 9);
-            let want = reference(&g, &x, &w);
-            let (ours, spatial) = (
-                rel_err(&forward(&g, &x, &w), &want),
-                rel_err(&crate::fast_conv::kernels::forward(&g, &x, &w), &want),
-            );
-            assert!(
-                ours < 2e-6 && ours < 4.0 * spatial.max(1e-7),
-                "{xs:?}: forward {ours} against spatial {spatial}"
-            );
-            let want = weight_gradient_f64(&g, &x, &dy);
-            let (ours, spatial) = (
-                rel_err(&backward_w(&g, &x, &dy), &want),
-                rel_err(&crate::fast_conv::kernels::backward_w(&g, &x, &dy), &want),
-            );
-            assert!(
-                ours < 2e-6 && ours < 4.0 * spatial.max(1e-7),
-                "{xs:?}: weight gradient {ours} against spatial {spatial}"
-            );
+            let products = [
+                (
+                    "forward",
+                    forward(&g, &x, &w),
+                    crate::fast_conv::kernels::forward(&g, &x, &w),
+                    reference(&g, &x, &w),
+                ),
+                (
+                    "weight gradient",
+                    backward_w(&g, &x, &dy),
+                    crate::fast_conv::kernels::backward_w(&g, &x, &dy),
+                    weight_gradient_f64(&g, &x, &dy),
+                ),
+            ];
+            for (name, winograd, spatial, want) in products {
+                let (ours, spatial) = (rel_err(&winograd, &want), rel_err(&spatial, &want));
+                assert!(
+                    ours < 2e-6 && ours < 4.0 * spatial.max(1e-7),
+                    "{xs:?}: {name} {ours} against spatial {spatial}"
+                );
+            }
         }
     }
 
